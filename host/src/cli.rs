@@ -1,0 +1,324 @@
+//! The `host` command line: argument parsing and output only. Every command is a
+//! thin call into the library, so that tests can reach everything it does.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::component::{LoadError, LoadedComponent};
+use crate::engine::{Engine, EngineOptions, cache};
+use crate::envelope::{ConnectorStamp, Sealer};
+use crate::guest_error::GuestError;
+use crate::ingest::{self, RunOptions};
+use crate::manifest::{DirGrant, Manifest, ManifestError};
+use crate::report::RunStatus;
+use crate::sandbox::{Sandbox, StartError};
+use crate::sink::JsonlSink;
+
+/// Run untrusted data connectors (WebAssembly components) in a sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "host", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Where compiled components are cached [default: $HOST_CACHE_DIR, else ~/.cache/connector-host]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every component afresh; read and write no cache.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  an unexpected failure (I/O, writing output)
+  2  bad command-line usage
+  3  bad input: a missing file, not a component, a component for another WIT world or
+     version, a bad manifest, an unset ${VAR}, a directory that cannot be granted
+  4  the connector returned an error (connector-error)
+  5  the connector hit a limit (deadline, memory, output size) and was stopped
+  6  the connector trapped (panicked)
+  7  `validate` found invalid envelopes";
+
+/// A `host` command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a connector once: list every page, seal each record into an envelope, and
+    /// write the envelopes as JSON Lines.
+    Run(RunArgs),
+    /// Fetch one record by id and print its sealed envelope.
+    Get(GetArgs),
+    /// Show what a component is, what it imports and exports, and what it is granted.
+    Inspect(InspectArgs),
+    /// Check a JSON Lines file of envelopes against the envelope schema and recompute
+    /// every raw_sha256.
+    Validate(ValidateArgs),
+}
+
+/// Where the component and its grants come from.
+#[derive(Debug, Args)]
+pub struct ConnectorArgs {
+    /// The connector component (a .wasm file).
+    pub component: PathBuf,
+    /// The manifest [default: the .toml file beside the component, if there is one]
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Set a config value, over the manifest's (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Grant a directory, read-only: HOST, or HOST::GUEST to choose the guest's path (repeatable).
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    pub dirs: Vec<String>,
+}
+
+/// `host run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub connector: ConnectorArgs,
+    /// Write envelopes to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write the run report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Records per page to ask the connector for [default: the manifest's limits.page_size]
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// Start from this cursor (a report's next_cursor).
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Stop after N pages.
+    #[arg(long, value_name = "N")]
+    pub max_pages: Option<u64>,
+}
+
+/// `host get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub connector: ConnectorArgs,
+    /// The record's id.
+    pub id: String,
+}
+
+/// `host inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub connector: ConnectorArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `host validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The JSON Lines file of envelopes.
+    pub file: PathBuf,
+}
+
+/// Why a command failed; each has its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad usage that clap could not catch.
+    #[error("{0}")]
+    Usage(String),
+    /// The component could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The manifest could not be loaded.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A call into the connector failed.
+    #[error(transparent)]
+    Guest(#[from] GuestError),
+    /// A directory could not be granted.
+    #[error(transparent)]
+    Grant(#[from] crate::capabilities::wasi::GrantError),
+    /// The engine could not be set up.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// A run ended in failure (its report says why).
+    #[error("{message}")]
+    RunFailed {
+        /// The report's error kind.
+        kind: String,
+        /// The report's error message.
+        message: String,
+    },
+    /// `validate` found invalid envelopes.
+    #[error("{0} of the envelopes are invalid")]
+    Invalid(u64),
+    /// Reading or writing a file failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Load(_) | CliError::Manifest(_) | CliError::Grant(_) => 3,
+            CliError::Guest(e) => guest_exit_code(e.kind()),
+            CliError::RunFailed { kind, .. } => guest_exit_code(kind),
+            CliError::Invalid(_) => 7,
+            CliError::Engine(_) | CliError::Io { .. } => 1,
+        }
+    }
+}
+
+fn guest_exit_code(kind: &str) -> i32 {
+    match kind {
+        "connector_error" => 4,
+        "limit_exceeded" => 5,
+        "trap" => 6,
+        "grant" => 3,
+        _ => 1,
+    }
+}
+
+/// Runs the command `cli` describes.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let cache_dir = if cli.no_cache { None } else { cli.cache_dir.clone().or_else(cache::default_dir) };
+    match cli.command {
+        Command::Run(args) => run_cmd(cache_dir, args).await,
+        Command::Get(args) => get_cmd(cache_dir, args).await,
+        Command::Inspect(args) => inspect_cmd(cache_dir, args).await,
+        Command::Validate(args) => validate_cmd(&args.file),
+    }
+}
+
+/// Loads the component and its manifest, with `--set` and `--dir` applied.
+pub fn load(cache_dir: Option<PathBuf>, args: &ConnectorArgs) -> Result<(Engine, LoadedComponent, Manifest), CliError> {
+    let manifest = load_manifest(args)?;
+    let engine = Engine::new(EngineOptions { cache_dir })?;
+    let component = LoadedComponent::load(&engine, &args.component)?;
+    Ok((engine, component, manifest))
+}
+
+fn load_manifest(args: &ConnectorArgs) -> Result<Manifest, CliError> {
+    let name =
+        args.component.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "connector".into());
+    let env = |var: &str| std::env::var(var).ok();
+    let beside = args.component.with_extension("toml");
+    let mut manifest = match &args.manifest {
+        Some(path) => Manifest::load(path, &name, &env)?,
+        None if beside.is_file() => Manifest::load(&beside, &name, &env)?,
+        None => Manifest::empty(&name),
+    };
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| CliError::Usage(format!("--set `{kv}`: expected KEY=VALUE")))?;
+        manifest.set_config(k, v);
+    }
+    for d in &args.dirs {
+        let (host, guest) = match d.split_once("::") {
+            Some((h, g)) => (h, g),
+            None => (d.as_str(), d.as_str()),
+        };
+        if host.is_empty() || guest.is_empty() {
+            return Err(CliError::Usage(format!("--dir `{d}`: expected HOST or HOST::GUEST")));
+        }
+        manifest.dirs.push(DirGrant { host: PathBuf::from(host), guest: guest.to_string(), writable: false });
+    }
+    Ok(manifest)
+}
+
+async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliError> {
+    let (engine, component, manifest) = load(cache_dir, &args.connector)?;
+    if let Some(n) = args.limit
+        && (n == 0 || n > manifest.limits.max_records_per_page)
+    {
+        return Err(CliError::Usage(format!(
+            "--limit {n}: must be from 1 to the manifest's limits.max_records_per_page ({})",
+            manifest.limits.max_records_per_page
+        )));
+    }
+    let sink = match &args.out {
+        Some(path) => JsonlSink::file(path)
+            .map_err(|source| CliError::Io { what: format!("cannot create {}", path.display()), source })?,
+        None => JsonlSink::stdout(),
+    };
+    let options = RunOptions { page_size: args.limit, cursor: args.cursor, max_pages: args.max_pages, progress: false }
+        .with_progress_if_terminal();
+    let report = ingest::run(&engine, &component, &manifest, &options, sink).await;
+    eprintln!("{}", report.summary());
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec_pretty(&report).expect("a report serialises");
+        std::fs::write(path, json)
+            .map_err(|source| CliError::Io { what: format!("cannot write report {}", path.display()), source })?;
+    }
+    match (report.status, report.error) {
+        (RunStatus::Ok, _) => Ok(()),
+        (_, Some(e)) if e.kind == "output_closed" => Ok(()),
+        (_, Some(e)) => Err(CliError::RunFailed { kind: e.kind, message: e.message }),
+        (_, None) => Err(CliError::RunFailed { kind: "failed".into(), message: "the run failed".into() }),
+    }
+}
+
+async fn get_cmd(cache_dir: Option<PathBuf>, args: GetArgs) -> Result<(), CliError> {
+    let (engine, component, manifest) = load(cache_dir, &args.connector)?;
+    let mut sandbox = start(&engine, &component, &manifest).await?;
+    let record = sandbox.get_record(&args.id).await?;
+    let drafts = sandbox.to_envelopes(std::slice::from_ref(&record)).await?;
+    let stamp = ConnectorStamp {
+        name: manifest.name.clone(),
+        digest: component.digest.clone(),
+        package: component.package().to_string(),
+    };
+    let mut sealer = Sealer::new(&manifest.source, &stamp);
+    let mut out = Vec::new();
+    for draft in &drafts {
+        sealer.seal_into(draft, &mut out).map_err(|r| CliError::RunFailed {
+            kind: "rejected".into(),
+            message: format!("record `{}` cannot be sealed: {}", r.record_id, r.reason),
+        })?;
+    }
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(&out)
+        .map_err(|source| CliError::Io { what: "cannot write to standard output".into(), source })
+}
+
+async fn start(engine: &Engine, component: &LoadedComponent, manifest: &Manifest) -> Result<Sandbox, CliError> {
+    Sandbox::start(engine, component, manifest).await.map_err(|e| match e {
+        StartError::Grant(e) => CliError::Grant(e),
+        StartError::Guest(e) => CliError::Guest(e),
+    })
+}
+
+async fn inspect_cmd(cache_dir: Option<PathBuf>, args: InspectArgs) -> Result<(), CliError> {
+    let (engine, component, manifest) = load(cache_dir, &args.connector)?;
+    let mut sandbox = start(&engine, &component, &manifest).await?;
+    let source_name = sandbox.source_name().await?;
+    let info = crate::inspect::Inspection::new(&component, &manifest, source_name, engine.pooling());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&info).expect("an inspection serialises"));
+    } else {
+        print!("{}", info.to_text());
+    }
+    Ok(())
+}
+
+fn validate_cmd(path: &Path) -> Result<(), CliError> {
+    let v = crate::validate::validate_file(path)
+        .map_err(|source| CliError::Io { what: format!("cannot read {}", path.display()), source })?;
+    for f in &v.findings {
+        eprintln!("{}:{}: {}", path.display(), f.line, f.message);
+    }
+    let invalid = v.envelopes - v.valid;
+    eprintln!("{}: {} envelopes, {} valid, {} invalid", path.display(), v.envelopes, v.valid, invalid);
+    if invalid > 0 { Err(CliError::Invalid(invalid)) } else { Ok(()) }
+}

@@ -1,0 +1,197 @@
+//! Loading a connector component: reading it, checking that it is a component of the
+//! connector world this host supports, compiling it (or taking it from the cache) and
+//! pre-linking it so that every run only instantiates.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, InstancePre};
+
+use crate::bindings::v1;
+use crate::capabilities::HostState;
+use crate::engine::Engine;
+use crate::engine::cache::CacheOutcome;
+
+/// A compiled, checked and pre-linked connector component.
+pub struct LoadedComponent {
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    /// SHA-256 of the component's bytes, lowercase hex.
+    pub digest: String,
+    /// Size of the file in bytes.
+    pub size: u64,
+    /// The pre-linked component: a run only instantiates it.
+    pub pre: v1::ConnectorPre<HostState>,
+    /// Whether the compiled code came from the cache.
+    pub cache: CacheOutcome,
+    /// Time spent compiling or loading the compiled code.
+    pub load_time: Duration,
+    /// What the component imports (interface names).
+    pub imports: Vec<String>,
+    /// What the component exports (interface names).
+    pub exports: Vec<String>,
+}
+
+/// A component that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read component {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not WebAssembly at all.
+    #[error("{path} is not a WebAssembly component (it does not start with the `\\0asm` magic bytes)")]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is a core module, not a component.
+    #[error(
+        "{path} is a core WebAssembly module, not a component: build the connector for the \
+         wasm32-wasip2 target (or wrap the module with `wasm-tools component new`)"
+    )]
+    CoreModule {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is a component wasmtime cannot compile.
+    #[error("{path} is not a valid component: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's reason.
+        message: String,
+    },
+    /// The component targets another version of the contract.
+    #[error(
+        "{path} does not export `{expected}`: it was built against {found}, and this host \
+         supports {supported}"
+    )]
+    WrongVersion {
+        /// The file.
+        path: PathBuf,
+        /// The export this host needs.
+        expected: &'static str,
+        /// The package and version it exports instead.
+        found: String,
+        /// The packages this host supports.
+        supported: &'static str,
+    },
+    /// The component is not a connector at all.
+    #[error("{path} does not export `{expected}`, so it is not a connector (it exports: {found})")]
+    NotConnector {
+        /// The file.
+        path: PathBuf,
+        /// The export this host needs.
+        expected: &'static str,
+        /// What it exports.
+        found: String,
+    },
+    /// The component imports something the host does not provide.
+    #[error("{path} imports `{import}`, which this host does not provide: {hint}")]
+    MissingImport {
+        /// The file.
+        path: PathBuf,
+        /// The import.
+        import: String,
+        /// Why, and what to do.
+        hint: String,
+    },
+}
+
+impl LoadedComponent {
+    /// Loads the component at `path` into `engine`.
+    pub fn load(engine: &Engine, path: &Path) -> Result<LoadedComponent, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+        LoadedComponent::from_bytes(engine, path, &bytes)
+    }
+
+    /// Loads a component from its bytes; `path` names it in errors.
+    pub fn from_bytes(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
+        let path = path.to_path_buf();
+        match bytes.get(..8) {
+            Some([0, b'a', b's', b'm', _, _, 1, 0]) => {}
+            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(LoadError::CoreModule { path }),
+            _ => return Err(LoadError::NotWasm { path }),
+        }
+        let digest = hex::encode(Sha256::digest(bytes));
+        let started = Instant::now();
+        let (component, cache) = match engine.cache().and_then(|c| c.load(engine.wasmtime(), &digest)) {
+            Some(component) => (component, CacheOutcome::Hit),
+            None => {
+                let component = Component::from_binary(engine.wasmtime(), bytes)
+                    .map_err(|e| LoadError::Invalid { path: path.clone(), message: format!("{e:#}") })?;
+                match engine.cache() {
+                    Some(cache) => {
+                        cache.store(&digest, &component);
+                        (component, CacheOutcome::Miss)
+                    }
+                    None => (component, CacheOutcome::Off),
+                }
+            }
+        };
+        let load_time = started.elapsed();
+
+        let ty = component.component_type();
+        let imports: Vec<String> = ty.imports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
+        let exports: Vec<String> = ty.exports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
+        check_exports(&path, &exports)?;
+
+        let pre: InstancePre<HostState> =
+            engine.linker().instantiate_pre(&component).map_err(|e| missing_import(&path, &imports, &e))?;
+        let pre = v1::ConnectorPre::new(pre).map_err(|e| LoadError::Invalid {
+            path: path.clone(),
+            message: format!("its `{}` export does not match the contract: {e:#}", v1::SOURCE_EXPORT),
+        })?;
+        Ok(LoadedComponent { path, digest, size: bytes.len() as u64, pre, cache, load_time, imports, exports })
+    }
+
+    /// The WIT package and version the component was built against.
+    pub fn package(&self) -> &'static str {
+        v1::PACKAGE
+    }
+}
+
+fn check_exports(path: &Path, exports: &[String]) -> Result<(), LoadError> {
+    if exports.iter().any(|name| name == v1::SOURCE_EXPORT) {
+        return Ok(());
+    }
+    let names = || {
+        if exports.is_empty() {
+            "nothing".to_string()
+        } else {
+            exports.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        }
+    };
+    match exports.iter().find_map(|n| n.strip_prefix("partner:connector/source@")) {
+        Some(version) => Err(LoadError::WrongVersion {
+            path: path.to_path_buf(),
+            expected: v1::SOURCE_EXPORT,
+            found: format!("partner:connector@{version}"),
+            supported: v1::PACKAGE,
+        }),
+        None => Err(LoadError::NotConnector { path: path.to_path_buf(), expected: v1::SOURCE_EXPORT, found: names() }),
+    }
+}
+
+fn missing_import(path: &Path, imports: &[String], e: &wasmtime::Error) -> LoadError {
+    let text = format!("{e:#}");
+    // wasmtime names the import in backticks; fall back to the first import that is
+    // neither WASI nor ours.
+    let import = text.split('`').nth(1).map(str::to_string).or_else(|| imports.first().cloned()).unwrap_or_default();
+    let hint = if import.starts_with("wasi:sockets") {
+        "a connector gets no sockets; it reaches the network only through partner:connector/http".to_string()
+    } else if import.starts_with("partner:connector/") {
+        format!("it was built against another version of the contract; this host supports {}", v1::PACKAGE)
+    } else if import.starts_with("wasi:") {
+        format!("this WASI interface is not offered to connectors ({text})")
+    } else {
+        format!("it is not part of the connector world {} ({text})", v1::PACKAGE)
+    };
+    LoadError::MissingImport { path: path.to_path_buf(), import, hint }
+}

@@ -1,0 +1,127 @@
+//! The process-wide wasmtime engine: configuration, the linker, the epoch ticker and
+//! the on-disk cache of compiled components.
+//!
+//! There is one [`Engine`] per process. Epoch interruption is on, and a ticker thread
+//! advances the epoch every [`TICK`]; each store sets its own deadline in ticks, so a
+//! guest in an endless loop is stopped within one tick of its deadline. The pooling
+//! allocator makes a fresh store per run cheap (about 11 µs here).
+
+pub mod cache;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+use crate::capabilities::{self, HostState};
+
+/// How often the epoch advances: the resolution of every call deadline.
+pub const TICK: Duration = Duration::from_millis(5);
+
+/// The process-wide engine and linker.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: wasmtime::Engine,
+    linker: Linker<HostState>,
+    cache: Option<cache::CompileCache>,
+    pooling: bool,
+}
+
+/// Options of the engine.
+#[derive(Clone, Debug, Default)]
+pub struct EngineOptions {
+    /// Where compiled components are cached; `None` turns the cache off.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The engine could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the WebAssembly engine: {0:#}")]
+pub struct EngineError(#[source] wasmtime::Error);
+
+impl Engine {
+    /// Sets up the engine, its linker and its epoch ticker.
+    pub fn new(options: EngineOptions) -> Result<Engine, EngineError> {
+        let (engine, pooling) = match wasmtime::Engine::new(&config(true)) {
+            Ok(engine) => (engine, true),
+            // Pooling reserves address space up front; where that is refused (a low
+            // `ulimit -v`, say), fall back to allocating on demand.
+            Err(e) => {
+                tracing::warn!("pooling allocator unavailable ({e:#}); allocating on demand");
+                (wasmtime::Engine::new(&config(false)).map_err(EngineError)?, false)
+            }
+        };
+        let mut linker = Linker::new(&engine);
+        capabilities::add_to_linker(&mut linker).map_err(EngineError)?;
+        start_ticker(&engine);
+        let cache = options.cache_dir.map(|dir| cache::CompileCache::new(dir, &engine));
+        Ok(Engine { inner: Arc::new(Inner { engine, linker, cache, pooling }) })
+    }
+
+    /// The wasmtime engine.
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.inner.engine
+    }
+
+    /// The linker holding every interface a guest may import.
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.inner.linker
+    }
+
+    /// The compile cache, if on.
+    pub fn cache(&self) -> Option<&cache::CompileCache> {
+        self.inner.cache.as_ref()
+    }
+
+    /// Whether instances come from the pooling allocator.
+    pub fn pooling(&self) -> bool {
+        self.inner.pooling
+    }
+
+    /// The number of epoch ticks that make up `ms` milliseconds (at least one).
+    pub fn ticks(ms: u64) -> u64 {
+        (ms / TICK.as_millis() as u64).max(1)
+    }
+}
+
+fn config(pooling: bool) -> Config {
+    let mut cfg = Config::new();
+    cfg.epoch_interruption(true)
+        .cranelift_opt_level(OptLevel::Speed)
+        .parallel_compilation(true)
+        // Stack exhaustion in the guest must trap, never touch the host's stack.
+        .max_wasm_stack(1 << 20);
+    if pooling {
+        let mut p = PoolingAllocationConfig::new();
+        p.total_component_instances(128)
+            .total_core_instances(1024)
+            .total_memories(256)
+            .total_tables(512)
+            .total_stacks(128)
+            .max_memory_size(4 << 30)
+            .max_unused_warm_slots(16);
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+    }
+    cfg
+}
+
+/// Advances the engine's epoch every [`TICK`] until the engine is dropped.
+fn start_ticker(engine: &wasmtime::Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}

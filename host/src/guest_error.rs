@@ -1,0 +1,110 @@
+//! Errors of calls into a guest, classified so that an operator can tell a
+//! connector's own error from a limit it hit or a trap.
+
+use crate::bindings::v1::partner::connector::types::ConnectorError;
+
+/// A call into a connector failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    /// The connector returned a `connector-error`.
+    #[error("connector `{connector}`: {call} failed: {}", describe(error))]
+    Connector {
+        /// The connector's name.
+        connector: String,
+        /// The export called.
+        call: &'static str,
+        /// What the connector returned.
+        error: ConnectorError,
+    },
+    /// The call ran past its deadline and was stopped.
+    #[error(
+        "connector `{connector}`: {call} ran past its deadline of {limit_ms} ms \
+         (limits.call_timeout_ms) and was stopped"
+    )]
+    Deadline {
+        /// The connector's name.
+        connector: String,
+        /// The export called.
+        call: &'static str,
+        /// The deadline.
+        limit_ms: u64,
+    },
+    /// The call hit a limit of the sandbox (memory, state, output) and was stopped.
+    #[error("connector `{connector}`: {call} was stopped: {detail}")]
+    Limit {
+        /// The connector's name.
+        connector: String,
+        /// The export called.
+        call: &'static str,
+        /// Which limit, and by how much.
+        detail: String,
+    },
+    /// The guest trapped (a panic, an `unreachable`, a stack overflow).
+    #[error("connector `{connector}`: {call} trapped: {message}")]
+    Trap {
+        /// The connector's name.
+        connector: String,
+        /// The export called.
+        call: &'static str,
+        /// The trap.
+        message: String,
+    },
+}
+
+impl GuestError {
+    /// A short name for the kind of failure, as used in run reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GuestError::Connector { .. } => "connector_error",
+            GuestError::Deadline { .. } | GuestError::Limit { .. } => "limit_exceeded",
+            GuestError::Trap { .. } => "trap",
+        }
+    }
+
+    /// Classifies an error returned by wasmtime from a call of `call`.
+    pub fn from_wasmtime(connector: &str, call: &'static str, limit_ms: u64, e: wasmtime::Error) -> GuestError {
+        let connector = connector.to_string();
+        if let Some(limit) = e.downcast_ref::<crate::capabilities::limits::LimitExceeded>() {
+            return GuestError::Limit { connector, call, detail: limit.to_string() };
+        }
+        if let Some(full) = e.downcast_ref::<crate::capabilities::state::StateFull>() {
+            return GuestError::Limit { connector, call, detail: full.to_string() };
+        }
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => GuestError::Deadline { connector, call, limit_ms },
+            Some(wasmtime::Trap::StackOverflow) => {
+                GuestError::Limit { connector, call, detail: "the guest overflowed its stack (deep recursion)".into() }
+            }
+            Some(trap) => {
+                tracing::debug!(%connector, call, "guest trap: {e:?}");
+                GuestError::Trap { connector, call, message: trap.to_string() }
+            }
+            None => GuestError::Trap { connector, call, message: format!("{e:#}") },
+        }
+    }
+}
+
+/// One line describing a `connector-error`: its case and its message.
+pub fn describe(e: &ConnectorError) -> String {
+    match e {
+        ConnectorError::Auth(m) => format!("auth: {m}"),
+        ConnectorError::RateLimited(r) => match r.retry_after_ms {
+            Some(ms) => format!("rate-limited (retry after {ms} ms): {}", r.message),
+            None => format!("rate-limited: {}", r.message),
+        },
+        ConnectorError::Timeout(m) => format!("timeout: {m}"),
+        ConnectorError::Network(m) => format!("network: {m}"),
+        ConnectorError::NotFound(m) => format!("not-found: {m}"),
+        ConnectorError::Api(a) => format!("api error {}: {}", a.status, a.message),
+        ConnectorError::InvalidConfig(m) => format!("invalid-config: {m}"),
+        ConnectorError::Parse(m) => format!("parse: {m}"),
+        ConnectorError::Quota(m) => format!("quota: {m}"),
+        ConnectorError::CircuitOpen(r) => match r.retry_after_ms {
+            Some(ms) => format!("circuit-open (retry after {ms} ms): {}", r.message),
+            None => format!("circuit-open: {}", r.message),
+        },
+        ConnectorError::Denied(m) => format!("denied: {m}"),
+        ConnectorError::Unsupported(m) => format!("unsupported: {m}"),
+        ConnectorError::Other(m) => format!("other: {m}"),
+    }
+}

@@ -1,0 +1,246 @@
+//! The run loop: pages from the guest, sealed into envelopes, written to a sink.
+//!
+//! Ingest crosses the sandbox boundary once per page (`list-drafts`), and the guest
+//! and the host work side by side: while the sealer thread seals and writes page
+//! *n*, the guest is already producing page *n + 1* on the async runtime. A page is
+//! written whole or not at all; a call that fails emits nothing of its page, and the
+//! report's `next_cursor` is where a later run resumes.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::bindings::v1::partner::connector::types::{EnvelopeDraft, PageRequest, SkippedRecord};
+use crate::component::LoadedComponent;
+use crate::engine::Engine;
+use crate::envelope::seal::now_rfc3339;
+use crate::envelope::{ConnectorStamp, Sealer};
+use crate::manifest::Manifest;
+use crate::report::{ComponentInfo, Durations, GuestLog, MAX_PROBLEMS, Problem, RunError, RunReport, RunStatus};
+use crate::sandbox::{Sandbox, StartError};
+use crate::sink::JsonlSink;
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Records per page to ask for (default: the manifest's `limits.page_size`).
+    pub page_size: Option<u32>,
+    /// Where to start (a `next_cursor` of an earlier run).
+    pub cursor: Option<String>,
+    /// Stop after this many pages.
+    pub max_pages: Option<u64>,
+    /// Show progress on stderr (when it is a terminal).
+    pub progress: bool,
+}
+
+impl RunOptions {
+    /// Progress on when stderr is a terminal.
+    pub fn with_progress_if_terminal(mut self) -> RunOptions {
+        self.progress = std::io::stderr().is_terminal();
+        self
+    }
+}
+
+struct PageMsg {
+    drafts: Vec<EnvelopeDraft>,
+    skipped: Vec<SkippedRecord>,
+    collected_at: String,
+}
+
+#[derive(Default)]
+struct SealStats {
+    published: u64,
+    rejected: u64,
+    skipped: u64,
+    problems: Vec<Problem>,
+    seal: Duration,
+    write: Duration,
+    write_error: Option<std::io::Error>,
+}
+
+/// Runs `component` once under `manifest`, writing envelopes to `sink`, and reports.
+/// The run never panics on guest behaviour: every failure ends up in the report.
+pub async fn run(
+    engine: &Engine,
+    component: &LoadedComponent,
+    manifest: &Manifest,
+    options: &RunOptions,
+    sink: JsonlSink,
+) -> RunReport {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let stamp = ConnectorStamp {
+        name: manifest.name.clone(),
+        digest: component.digest.clone(),
+        package: component.package().to_string(),
+    };
+    let (tx, rx) = mpsc::channel::<PageMsg>(2);
+    let sealer = Sealer::new(&manifest.source, &stamp);
+    let progress = options.progress;
+    let sealer_thread = std::thread::Builder::new()
+        .name("sealer".into())
+        .spawn(move || seal_pages(sealer, sink, rx, progress))
+        .expect("spawning the sealer thread");
+
+    let mut guest_time = Duration::ZERO;
+    let mut pages = 0u64;
+    let mut fetched = 0u64;
+    let mut cursor = options.cursor.clone();
+    let mut error = None;
+    let mut log_counts = (0, 0);
+    let mut http_denied = 0;
+    let mut peak_memory = 0;
+    let page_size = options.page_size.unwrap_or(manifest.limits.page_size);
+
+    let t = Instant::now();
+    let sandbox = Sandbox::start(engine, component, manifest).await;
+    guest_time += t.elapsed();
+    match sandbox {
+        Err(StartError::Grant(e)) => error = Some(RunError { kind: "grant".into(), message: e.to_string() }),
+        Err(StartError::Guest(e)) => error = Some(RunError { kind: e.kind().into(), message: e.to_string() }),
+        Ok(mut sandbox) => {
+            loop {
+                if options.max_pages.is_some_and(|max| pages >= max) {
+                    break;
+                }
+                let t = Instant::now();
+                let req = PageRequest { cursor: cursor.clone(), limit: Some(page_size) };
+                let result = sandbox.list_drafts(req).await;
+                guest_time += t.elapsed();
+                let page = match result {
+                    Ok(page) => page,
+                    Err(e) => {
+                        error = Some(RunError { kind: e.kind().into(), message: e.to_string() });
+                        break;
+                    }
+                };
+                pages += 1;
+                fetched += page.drafts.len() as u64;
+                let msg = PageMsg { drafts: page.drafts, skipped: page.skipped, collected_at: now_rfc3339() };
+                if tx.send(msg).await.is_err() {
+                    break; // the sealer stopped: the sink failed; it reports why
+                }
+                match page.next_cursor {
+                    Some(next) if Some(&next) == cursor.as_ref() => {
+                        error = Some(RunError {
+                            kind: "connector_error".into(),
+                            message: format!(
+                                "connector `{}`: list-drafts returned the cursor it was given (`{next}`); stopping instead of looping",
+                                manifest.name
+                            ),
+                        });
+                        break;
+                    }
+                    Some(next) => cursor = Some(next),
+                    None => {
+                        cursor = None;
+                        break;
+                    }
+                }
+            }
+            let state = sandbox.state();
+            log_counts = state.log.counts();
+            http_denied = state.http.denied;
+            peak_memory = state.limits.peak_memory as u64;
+        }
+    }
+    drop(tx);
+    let stats = sealer_thread.join().unwrap_or_else(|_| SealStats {
+        write_error: Some(std::io::Error::other("the sealer thread panicked")),
+        ..SealStats::default()
+    });
+    if let Some(e) = &stats.write_error
+        && error.is_none()
+    {
+        // A closed pipe (`host run x.wasm | head`) is the reader's choice, not a failure.
+        let kind = if e.kind() == std::io::ErrorKind::BrokenPipe { "output_closed" } else { "output" };
+        error = Some(RunError { kind: kind.into(), message: format!("cannot write envelopes: {e}") });
+    }
+
+    RunReport {
+        status: if error.is_some() { RunStatus::Failed } else { RunStatus::Ok },
+        connector: manifest.name.clone(),
+        source: manifest.source.clone(),
+        component: ComponentInfo {
+            path: component.path.display().to_string(),
+            digest: component.digest.clone(),
+            package: component.package().to_string(),
+            cache: component.cache,
+        },
+        started_at,
+        finished_at: now_rfc3339(),
+        pages,
+        fetched,
+        published: stats.published,
+        rejected: stats.rejected,
+        skipped: stats.skipped,
+        next_cursor: cursor,
+        durations_ms: Durations {
+            total: ms(started.elapsed()),
+            load: ms(component.load_time),
+            guest: ms(guest_time),
+            seal: ms(stats.seal),
+            write: ms(stats.write),
+        },
+        problems: stats.problems,
+        guest_log: GuestLog { lines: log_counts.0, dropped: log_counts.1 },
+        http_denied,
+        peak_guest_memory_bytes: peak_memory,
+        error,
+    }
+}
+
+/// The sealer thread: seals each page, writes it whole, counts.
+fn seal_pages(mut sealer: Sealer, mut sink: JsonlSink, mut rx: mpsc::Receiver<PageMsg>, progress: bool) -> SealStats {
+    let mut stats = SealStats::default();
+    let mut buf = Vec::with_capacity(1 << 20);
+    let started = Instant::now();
+    let mut shown = Instant::now();
+    let mut pages = 0u64;
+    while let Some(page) = rx.blocking_recv() {
+        let t = Instant::now();
+        sealer.set_collected_at(page.collected_at);
+        buf.clear();
+        for skipped in page.skipped {
+            stats.skipped += 1;
+            tracing::warn!(location = %skipped.locator, "connector skipped a record: {}", skipped.reason);
+            if stats.problems.len() < MAX_PROBLEMS {
+                stats.problems.push(Problem { kind: "skipped", location: skipped.locator, reason: skipped.reason });
+            }
+        }
+        for draft in &page.drafts {
+            match sealer.seal_into(draft, &mut buf) {
+                Ok(()) => stats.published += 1,
+                Err(r) => {
+                    stats.rejected += 1;
+                    tracing::warn!(record_id = %r.record_id, "rejected a record: {}", r.reason);
+                    if stats.problems.len() < MAX_PROBLEMS {
+                        stats.problems.push(Problem { kind: "rejected", location: r.record_id, reason: r.reason });
+                    }
+                }
+            }
+        }
+        let sealed = Instant::now();
+        stats.seal += sealed - t;
+        if let Err(e) = sink.write_page(&buf) {
+            stats.write_error = Some(e);
+            break;
+        }
+        stats.write += sealed.elapsed();
+        pages += 1;
+        if progress && shown.elapsed() > Duration::from_millis(200) {
+            shown = Instant::now();
+            let rate = stats.published as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            eprint!("\r\x1b[2K  {} records, {pages} pages, {rate:.0} records/s", stats.published);
+        }
+    }
+    if progress && pages > 0 {
+        eprint!("\r\x1b[2K");
+    }
+    stats
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}

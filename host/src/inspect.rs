@@ -1,0 +1,133 @@
+//! `host inspect`: what a component is, and what its manifest grants it.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::component::LoadedComponent;
+use crate::manifest::{Limits, Manifest};
+
+/// Everything `host inspect` shows.
+#[derive(Debug, Serialize)]
+pub struct Inspection {
+    /// The component file.
+    pub component: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// The WIT package and version it targets.
+    pub package: String,
+    /// What its `source-name` returns.
+    pub source_name: String,
+    /// What it imports.
+    pub imports: Vec<String>,
+    /// What it exports.
+    pub exports: Vec<String>,
+    /// The manifest file, if any.
+    pub manifest: Option<String>,
+    /// The connector's name.
+    pub name: String,
+    /// The envelopes' `source`.
+    pub source: String,
+    /// What the manifest grants.
+    pub grants: Grants,
+    /// The limits in force.
+    pub limits: LimitsView,
+}
+
+/// What a connector is granted.
+#[derive(Debug, Serialize)]
+pub struct Grants {
+    /// Directories: `host -> guest (read-only|read-write)`.
+    pub dirs: Vec<String>,
+    /// HTTP hosts it may reach (none can be granted yet).
+    pub http: Vec<String>,
+    /// Config keys it can read.
+    pub config: Vec<String>,
+    /// Environment variables it sees (always none).
+    pub env: Vec<String>,
+    /// Whether it may open sockets (never).
+    pub sockets: bool,
+}
+
+/// The limits in force, with the instance-allocation strategy.
+#[derive(Debug, Serialize)]
+pub struct LimitsView {
+    #[serde(flatten)]
+    limits: Limits,
+    /// Whether instances come from the pooling allocator.
+    pooling_allocator: bool,
+}
+
+impl Inspection {
+    /// Describes `component` under `manifest`.
+    pub fn new(component: &LoadedComponent, manifest: &Manifest, source_name: String, pooling: bool) -> Inspection {
+        Inspection {
+            component: component.path.display().to_string(),
+            size: component.size,
+            sha256: component.digest.clone(),
+            package: component.package().to_string(),
+            source_name,
+            imports: component.imports.clone(),
+            exports: component.exports.clone(),
+            manifest: manifest.path.as_ref().map(|p| p.display().to_string()),
+            name: manifest.name.clone(),
+            source: manifest.source.clone(),
+            grants: Grants {
+                dirs: manifest
+                    .dirs
+                    .iter()
+                    .map(|d| {
+                        let mode = if d.writable { "read-write" } else { "read-only" };
+                        format!("{} -> {} ({mode})", d.host.display(), d.guest)
+                    })
+                    .collect(),
+                http: Vec::new(),
+                config: manifest.config.keys().cloned().collect(),
+                env: Vec::new(),
+                sockets: false,
+            },
+            limits: LimitsView { limits: manifest.limits.clone(), pooling_allocator: pooling },
+        }
+    }
+
+    /// The inspection as aligned text.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let none = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        let l = &self.limits.limits;
+        let _ = writeln!(s, "component     {}", self.component);
+        let _ = writeln!(s, "size          {} bytes", self.size);
+        let _ = writeln!(s, "sha256        {}", self.sha256);
+        let _ = writeln!(s, "package       {}", self.package);
+        let _ = writeln!(s, "source-name   {}", self.source_name);
+        let _ = writeln!(s, "imports");
+        for i in &self.imports {
+            let _ = writeln!(s, "  {i}");
+        }
+        let _ = writeln!(s, "exports");
+        for e in &self.exports {
+            let _ = writeln!(s, "  {e}");
+        }
+        let _ = writeln!(s, "manifest      {}", self.manifest.as_deref().unwrap_or("none (nothing granted)"));
+        let _ = writeln!(s, "name          {}", self.name);
+        let _ = writeln!(s, "source        {}", self.source);
+        let _ = writeln!(s, "grants");
+        let _ = writeln!(s, "  dirs        {}", none(&self.grants.dirs));
+        let _ = writeln!(s, "  http        none (every request is denied)");
+        let _ = writeln!(s, "  config      {}", none(&self.grants.config));
+        let _ = writeln!(s, "  env         none");
+        let _ = writeln!(s, "  sockets     none");
+        let _ = writeln!(s, "limits");
+        let _ = writeln!(s, "  call_timeout_ms       {}", l.call_timeout_ms);
+        let _ = writeln!(s, "  memory_mib            {}", l.memory_mib);
+        let _ = writeln!(s, "  page_size             {}", l.page_size);
+        let _ = writeln!(s, "  max_records_per_page  {}", l.max_records_per_page);
+        let _ = writeln!(s, "  state_bytes           {}", l.state_bytes);
+        let _ = writeln!(s, "  log_lines_per_second  {}", l.log_lines_per_second);
+        let _ = writeln!(s, "  log_line_bytes        {}", l.log_line_bytes);
+        let _ = writeln!(s, "  pooling_allocator     {}", self.limits.pooling_allocator);
+        s
+    }
+}

@@ -1,0 +1,21 @@
+//! The `host` binary: parses arguments, runs the command, maps errors to exit codes.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() {
+    let cli = host::cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(EnvFilter::try_from_env("HOST_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("starting the async runtime");
+    if let Err(e) = runtime.block_on(host::cli::run(cli)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(e.exit_code());
+    }
+}

@@ -1,0 +1,371 @@
+//! A connector's manifest: what the operator grants it and how the host treats it.
+//!
+//! A TOML file beside the component (`file.toml` for `file.wasm`) or named with
+//! `--manifest`. Unknown keys are errors, never silently ignored: a typo in a grant
+//! must not quietly run the connector with less (or more) than the operator meant.
+//! `${VAR}` in any string is replaced from the environment when the manifest is
+//! loaded (`$$` is a literal `$`); a variable that is not set is an error naming it.
+//! The file's JSON Schema is `schemas/connector_manifest.schema.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+/// A loaded, substituted and checked manifest.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// The connector's name, used in logs, errors and reports.
+    pub name: String,
+    /// The envelope's `source`: set by the operator, never by the guest.
+    pub source: String,
+    /// Values the guest reads through `config.get`.
+    pub config: Arc<BTreeMap<String, String>>,
+    /// Directories the guest may read (or write, when granted).
+    pub dirs: Vec<DirGrant>,
+    /// Limits of the sandbox.
+    pub limits: Limits,
+    /// The file it was read from, if any.
+    pub path: Option<PathBuf>,
+}
+
+/// A directory granted to the guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// The path the guest opens it by.
+    pub guest: String,
+    /// Whether the guest may write to it.
+    pub writable: bool,
+}
+
+/// Limits of the sandbox; every one settable in the manifest's `[limits]`.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Wall-clock deadline of each guest call, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// Cap on the guest's linear memory, in MiB.
+    pub memory_mib: u64,
+    /// Records the host asks for per page.
+    pub page_size: u32,
+    /// Most records a page may hold; a larger page fails the run.
+    pub max_records_per_page: u32,
+    /// Most bytes the guest may keep in `state`.
+    pub state_bytes: usize,
+    /// Guest log lines per second (bursts of twice as many are allowed).
+    pub log_lines_per_second: u32,
+    /// Longest guest log line kept, in bytes; longer lines are cut.
+    pub log_line_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            call_timeout_ms: 10_000,
+            memory_mib: 256,
+            page_size: 1000,
+            max_records_per_page: 10_000,
+            state_bytes: 1 << 20,
+            log_lines_per_second: 100,
+            log_line_bytes: 4096,
+        }
+    }
+}
+
+/// A manifest that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("cannot read manifest {path}: {source}")]
+    Read {
+        /// The manifest file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the manifest's shape.
+    #[error("manifest {path}: {message}")]
+    Parse {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong, with line and key.
+        message: String,
+    },
+    /// A `${VAR}` names an environment variable that is not set.
+    #[error("manifest {path}: `{key}` uses ${{{var}}}, but the environment variable {var} is not set")]
+    MissingVar {
+        /// The manifest file.
+        path: PathBuf,
+        /// The key whose value uses it.
+        key: String,
+        /// The variable.
+        var: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("manifest {path}: `{key}` {message}")]
+    Invalid {
+        /// The manifest file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    name: Option<String>,
+    source: Option<String>,
+    #[serde(default)]
+    config: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    dirs: Vec<DirFile>,
+    #[serde(default)]
+    limits: Limits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirFile {
+    host: String,
+    guest: Option<String>,
+    #[serde(default)]
+    writable: bool,
+}
+
+impl Manifest {
+    /// The manifest used when a component has none: named after the component, with
+    /// nothing granted and default limits.
+    pub fn empty(name: &str) -> Manifest {
+        Manifest {
+            name: name.to_string(),
+            source: name.to_string(),
+            config: Arc::default(),
+            dirs: Vec::new(),
+            limits: Limits::default(),
+            path: None,
+        }
+    }
+
+    /// Loads the manifest at `path`, substituting `${VAR}` with `env`. `default_name`
+    /// names the connector when the manifest does not.
+    pub fn load(
+        path: &Path,
+        default_name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Manifest, ManifestError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Manifest::parse(&text, path, base, default_name, env)
+    }
+
+    /// Parses manifest `text`; relative directories are taken from `base`.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        base: &Path,
+        default_name: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Manifest, ManifestError> {
+        let file: ManifestFile = toml::from_str(text).map_err(|e| ManifestError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let subst = |key: &str, value: &str| {
+            substitute(value, env).map_err(|var| ManifestError::MissingVar {
+                path: path.to_path_buf(),
+                key: key.to_string(),
+                var,
+            })
+        };
+        let invalid = |key: &str, message: String| ManifestError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+
+        let name = match &file.name {
+            Some(n) => subst("name", n)?,
+            None => default_name.to_string(),
+        };
+        if name.is_empty() {
+            return Err(invalid("name", "must not be empty".into()));
+        }
+        let source = match &file.source {
+            Some(s) => subst("source", s)?,
+            None => name.clone(),
+        };
+        if source.is_empty() {
+            return Err(invalid("source", "must not be empty".into()));
+        }
+
+        let mut config = BTreeMap::new();
+        for (k, v) in &file.config {
+            let key = format!("config.{k}");
+            let text = match v {
+                toml::Value::String(s) => subst(&key, s)?,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(invalid(
+                        &key,
+                        format!("must be a string, number or boolean, not {}", other.type_str()),
+                    ));
+                }
+            };
+            config.insert(k.clone(), text);
+        }
+
+        let mut dirs = Vec::new();
+        for (i, d) in file.dirs.iter().enumerate() {
+            let host = subst(&format!("dirs[{i}].host"), &d.host)?;
+            let guest = match &d.guest {
+                Some(g) => subst(&format!("dirs[{i}].guest"), g)?,
+                None => host.clone(),
+            };
+            if host.is_empty() || guest.is_empty() {
+                return Err(invalid(&format!("dirs[{i}]"), "needs a non-empty `host` and `guest`".into()));
+            }
+            dirs.push(DirGrant { host: base.join(host), guest, writable: d.writable });
+        }
+
+        let limits = file.limits;
+        check_limits(&limits).map_err(|(key, message)| invalid(&format!("limits.{key}"), message))?;
+
+        Ok(Manifest { name, source, config: Arc::new(config), dirs, limits, path: Some(path.to_path_buf()) })
+    }
+
+    /// Sets config `key` to `value` (from `--set`), over the manifest's value.
+    pub fn set_config(&mut self, key: &str, value: &str) {
+        Arc::make_mut(&mut self.config).insert(key.to_string(), value.to_string());
+    }
+}
+
+/// Checks that every limit is in a range the host can honour.
+pub fn check_limits(l: &Limits) -> Result<(), (&'static str, String)> {
+    if l.call_timeout_ms == 0 || l.call_timeout_ms > 3_600_000 {
+        return Err(("call_timeout_ms", format!("is {}; it must be from 1 to 3600000", l.call_timeout_ms)));
+    }
+    if l.memory_mib == 0 || l.memory_mib > 4096 {
+        return Err(("memory_mib", format!("is {}; it must be from 1 to 4096", l.memory_mib)));
+    }
+    if l.max_records_per_page == 0 || l.max_records_per_page > 1_000_000 {
+        return Err(("max_records_per_page", format!("is {}; it must be from 1 to 1000000", l.max_records_per_page)));
+    }
+    if l.page_size == 0 || l.page_size > l.max_records_per_page {
+        return Err((
+            "page_size",
+            format!("is {}; it must be from 1 to max_records_per_page ({})", l.page_size, l.max_records_per_page),
+        ));
+    }
+    if l.log_line_bytes < 16 {
+        return Err(("log_line_bytes", format!("is {}; it must be at least 16", l.log_line_bytes)));
+    }
+    Ok(())
+}
+
+/// Replaces `${VAR}` in `value` with the variable's value (`$$` is a literal `$`).
+/// Returns the name of the first variable that is not set.
+pub fn substitute(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("$$") {
+            out.push('$');
+            rest = after;
+        } else if let Some(body) = tail.strip_prefix("${")
+            && let Some(end) = body.find('}')
+        {
+            let var = &body[..end];
+            out.push_str(&env(var).ok_or_else(|| var.to_string())?);
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(var: &str) -> Option<String> {
+        (var == "FEEDS").then(|| "/srv/feeds".to_string())
+    }
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(text, Path::new("m.toml"), Path::new("/base"), "conn", &env)
+    }
+
+    #[test]
+    fn substitutes_variables() {
+        assert_eq!(substitute("${FEEDS}/a", &env).unwrap(), "/srv/feeds/a");
+        assert_eq!(substitute("cost $$5 $x", &env).unwrap(), "cost $5 $x");
+        assert_eq!(substitute("${NOPE}", &env).unwrap_err(), "NOPE");
+    }
+
+    #[test]
+    fn parses_a_full_manifest() {
+        let m = parse(
+            r#"
+            name = "feed"
+            source = "partner-feed"
+            [config]
+            path = "${FEEDS}/x.jsonl"
+            page_size = 50
+            strict = true
+            [[dirs]]
+            host = "data"
+            guest = "/data"
+            [limits]
+            memory_mib = 64
+            "#,
+        )
+        .unwrap();
+        assert_eq!(m.name, "feed");
+        assert_eq!(m.source, "partner-feed");
+        assert_eq!(m.config["path"], "/srv/feeds/x.jsonl");
+        assert_eq!(m.config["page_size"], "50");
+        assert_eq!(m.config["strict"], "true");
+        assert_eq!(m.dirs, vec![DirGrant { host: "/base/data".into(), guest: "/data".into(), writable: false }]);
+        assert_eq!(m.limits.memory_mib, 64);
+        assert_eq!(m.limits.call_timeout_ms, 10_000);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_naming_them() {
+        let e = parse("nmae = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("unknown field `nmae`"), "{e}");
+        let e = parse("[limits]\nmemory = 3").unwrap_err().to_string();
+        assert!(e.contains("unknown field `memory`"), "{e}");
+    }
+
+    #[test]
+    fn names_a_missing_variable_and_its_key() {
+        let e = parse("[config]\npath = \"${MISSING_DIR}/x\"").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "manifest m.toml: `config.path` uses ${MISSING_DIR}, but the environment variable MISSING_DIR is not set"
+        );
+    }
+
+    #[test]
+    fn rejects_limits_out_of_range() {
+        let e = parse("[limits]\nmemory_mib = 0").unwrap_err().to_string();
+        assert_eq!(e, "manifest m.toml: `limits.memory_mib` is 0; it must be from 1 to 4096");
+        let e = parse("[config]\nlist = [1]").unwrap_err().to_string();
+        assert!(e.contains("`config.list` must be a string, number or boolean, not array"), "{e}");
+    }
+}

@@ -1,0 +1,141 @@
+//! The run report: what a run fetched, published and refused, how long it took and
+//! how it ended. Its JSON form follows `schemas/ingest_report.schema.json`.
+
+use serde::Serialize;
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every page was read; refused records (if any) are listed in `problems`.
+    Ok,
+    /// The run stopped on an error; pages before it were published.
+    Failed,
+}
+
+/// The report of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// How the run ended.
+    pub status: RunStatus,
+    /// The connector's name.
+    pub connector: String,
+    /// The envelopes' `source`.
+    pub source: String,
+    /// The component that ran.
+    pub component: ComponentInfo,
+    /// When the run started and ended (RFC 3339 UTC).
+    pub started_at: String,
+    /// When the run ended.
+    pub finished_at: String,
+    /// Pages read from the connector.
+    pub pages: u64,
+    /// Drafts the connector returned.
+    pub fetched: u64,
+    /// Envelopes sealed and written.
+    pub published: u64,
+    /// Drafts the host refused to seal (invalid JSON, schema violations).
+    pub rejected: u64,
+    /// Items the connector could not read as records (a malformed line).
+    pub skipped: u64,
+    /// The cursor to resume from (`--cursor`); absent when the source was read to its end.
+    pub next_cursor: Option<String>,
+    /// Where the time went, in milliseconds.
+    pub durations_ms: Durations,
+    /// Skipped and rejected records, the first [`MAX_PROBLEMS`] of them.
+    pub problems: Vec<Problem>,
+    /// Lines the guest logged, and lines dropped by the rate limit.
+    pub guest_log: GuestLog,
+    /// HTTP requests the connector attempted that the host denied.
+    pub http_denied: u64,
+    /// The largest linear memory the guest reached, in bytes.
+    pub peak_guest_memory_bytes: u64,
+    /// Why the run failed, when it did.
+    pub error: Option<RunError>,
+}
+
+/// The most problems a report lists; the counts still count them all.
+pub const MAX_PROBLEMS: usize = 100;
+
+/// The component that ran.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentInfo {
+    /// Its file.
+    pub path: String,
+    /// SHA-256 of its bytes.
+    pub digest: String,
+    /// The WIT package it targets.
+    pub package: String,
+    /// Whether its compiled code came from the cache (`hit`, `miss`, `off`).
+    pub cache: crate::engine::cache::CacheOutcome,
+}
+
+/// Where the time of a run went, in milliseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Durations {
+    /// The whole run.
+    pub total: f64,
+    /// Compiling or loading the component.
+    pub load: f64,
+    /// Inside the guest (instantiation and calls).
+    pub guest: f64,
+    /// Sealing and validating envelopes.
+    pub seal: f64,
+    /// Writing envelopes.
+    pub write: f64,
+}
+
+/// A record that was not published.
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    /// `skipped` (the connector could not read it) or `rejected` (the host refused it).
+    pub kind: &'static str,
+    /// Where it is: a locator from the connector, or the record id.
+    #[serde(rename = "where")]
+    pub location: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Guest log counts.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GuestLog {
+    /// Lines written to the host's log.
+    pub lines: u64,
+    /// Lines dropped by the rate limit.
+    pub dropped: u64,
+}
+
+/// Why a run failed.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunError {
+    /// `connector_error`, `limit_exceeded`, `trap`, `output` or `grant`.
+    pub kind: String,
+    /// The full message.
+    pub message: String,
+}
+
+impl RunReport {
+    /// One line for a person: how it ended and the counts.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{}: {} — {} published, {} rejected, {} skipped of {} fetched in {} page{} ({:.0} ms)",
+            self.connector,
+            match self.status {
+                RunStatus::Ok => "ok",
+                RunStatus::Failed => "failed",
+            },
+            self.published,
+            self.rejected,
+            self.skipped,
+            self.fetched,
+            self.pages,
+            if self.pages == 1 { "" } else { "s" },
+            self.durations_ms.total,
+        );
+        if let Some(c) = &self.next_cursor {
+            s.push_str(&format!("; resume with --cursor '{c}'"));
+        }
+        s
+    }
+}
