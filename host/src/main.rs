@@ -7,6 +7,7 @@ fn main() {
     let cli = host::cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(EnvFilter::try_from_env("HOST_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()

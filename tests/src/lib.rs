@@ -1,1 +1,72 @@
+//! Helpers shared by the end-to-end tests: where the guests and the host binary are,
+//! and how to run the binary and read what it wrote.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The example file connector, built by this crate's build script.
+pub const FILE_WASM: &str = env!("GUEST_FILE");
+/// The sandbox probe.
+pub const PROBE_WASM: &str = env!("GUEST_PROBE");
+/// A connector whose component imports `wasi:sockets`.
+pub const SOCKETS_WASM: &str = env!("GUEST_SOCKETS");
+/// A component built against `partner:connector@2.0.0`.
+pub const V2_WASM: &str = env!("GUEST_V2_CONNECTOR");
+
+/// The repository's root directory.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+}
+
+/// The `host` binary of this build (debug), built by `cargo build -p host` (which
+/// `just test` runs first).
+pub fn host_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let bin = target.join("debug").join("host");
+    assert!(bin.is_file(), "{} is missing: run `cargo build -p host` first (`just test` does)", bin.display());
+    bin
+}
+
+/// A `host` command with its own private compile cache in `cache`.
+pub fn host(cache: &Path) -> Command {
+    let mut cmd = Command::new(host_bin());
+    cmd.env("HOST_CACHE_DIR", cache).env("HOST_LOG", "warn,guest=info").env_remove("NO_COLOR");
+    cmd
+}
+
+/// Runs `cmd` and returns its output.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.output().expect("running the host binary")
+}
+
+/// The standard error of `out` as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The standard output of `out`, one JSON value per line.
+pub fn jsonl(bytes: &[u8]) -> Vec<serde_json::Value> {
+    std::str::from_utf8(bytes)
+        .expect("output is UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// A temporary directory holding `files` (name, contents); also a cache directory.
+pub fn scratch(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+/// Copies `wasm` into `dir` as `name.wasm`, so that a manifest `name.toml` can sit beside it.
+pub fn place(wasm: &str, dir: &Path, name: &str) -> PathBuf {
+    let to = dir.join(format!("{name}.wasm"));
+    std::fs::copy(wasm, &to).unwrap();
+    to
+}

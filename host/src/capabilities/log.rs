@@ -97,7 +97,13 @@ impl GuestLogger {
 /// Makes guest text safe to print: lossy UTF-8, control characters escaped, at most
 /// `max` bytes (cut on a character boundary, marked with `…`).
 pub fn sanitize(bytes: &[u8], max: usize) -> String {
-    let head = &bytes[..bytes.len().min(max)];
+    let mut head = &bytes[..bytes.len().min(max)];
+    // Do not cut a character in two: drop an incomplete one at the end.
+    if let Err(e) = std::str::from_utf8(head)
+        && e.error_len().is_none()
+    {
+        head = &head[..e.valid_up_to()];
+    }
     let text = String::from_utf8_lossy(head);
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {

@@ -1,0 +1,44 @@
+//! Builds every guest the tests run (the example connectors in `guests/` and the
+//! test connectors in `tests/guests/`) once per test build, for wasm32-wasip2, and
+//! hands the tests their paths as `GUEST_<NAME>` environment variables. No built
+//! `.wasm` is ever committed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("..");
+    let root = root.canonicalize().unwrap();
+    for (workspace, members) in
+        [("guests", &["sdk", "file"][..]), ("tests/guests", &["probe", "sockets", "v2-connector"][..])]
+    {
+        let dir = root.join(workspace);
+        build(&dir);
+        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+        for m in members {
+            println!("cargo:rerun-if-changed={}", dir.join(m).join("src").display());
+            println!("cargo:rerun-if-changed={}", dir.join(m).join("Cargo.toml").display());
+            let wasm = dir.join("target/wasm32-wasip2/release").join(format!("{}.wasm", m.replace('-', "_")));
+            if m != &"sdk" {
+                println!("cargo:rustc-env=GUEST_{}={}", m.replace('-', "_").to_uppercase(), wasm.display());
+            }
+        }
+    }
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+}
+
+fn build(dir: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(dir).args(["build", "--release", "--quiet"]);
+    // Flags meant for the host build must not leak into the guests' build.
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER"] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().expect("running cargo to build the guests");
+    assert!(
+        status.success(),
+        "building the guests in {} failed; is the wasm32-wasip2 target installed? (`rustup target add wasm32-wasip2`)",
+        dir.display()
+    );
+}

@@ -1,0 +1,138 @@
+//! A test connector. With config `mode = "probe"` (the default) it tries everything a
+//! connector must not be able to do and returns one record per attempt, whose `raw`
+//! says what happened; the tests check that each was refused. Other modes misbehave
+//! on purpose so that the tests can check how the host reports it.
+
+use std::hint::black_box;
+
+use connector_sdk::host::{config, http, log};
+use connector_sdk::{
+    ApiError, Connector, ConnectorError, EnvelopeDraft, Page, PageRequest, Provenance, RecordType, SourceRecord, export,
+};
+use serde_json::json;
+
+struct Probe;
+
+fn record(id: &str, raw: String) -> SourceRecord {
+    SourceRecord {
+        id: id.to_string(),
+        raw,
+        provenance: Provenance { uri: format!("probe://{id}"), etag: None, last_modified: None, author: None },
+    }
+}
+
+fn attempt<T: std::fmt::Debug, E: std::fmt::Display>(name: &str, r: Result<T, E>) -> SourceRecord {
+    let outcome = match r {
+        Ok(v) => json!({ "attempt": name, "allowed": true, "detail": format!("{v:?}") }),
+        Err(e) => json!({ "attempt": name, "allowed": false, "detail": e.to_string() }),
+    };
+    record(name, outcome.to_string())
+}
+
+fn probes() -> Vec<SourceRecord> {
+    let secret = config::get("secret_path").unwrap_or_else(|| "/etc/passwd".into());
+    let denied_http = http::send(&http::Request {
+        method: http::Method::Get,
+        url: "http://127.0.0.1:9/steal".into(),
+        headers: vec![],
+        body: None,
+        timeout_ms: None,
+    })
+    .map(|r| r.status)
+    .map_err(|e| format!("{e:?}"));
+    vec![
+        attempt("read-absolute", std::fs::read_to_string(&secret)),
+        attempt("read-dotdot", std::fs::read_to_string(format!("/feeds/../..{secret}"))),
+        attempt("read-symlink", std::fs::read_to_string("/feeds/escape")),
+        attempt("list-root", std::fs::read_dir("/").map(|d| d.count())),
+        attempt("write-granted", std::fs::write("/feeds/written-by-guest", "x")),
+        attempt("env-var", std::env::var("HOME")),
+        attempt("env-count", if std::env::vars().count() == 0 { Err("empty") } else { Ok(()) }),
+        attempt("http", denied_http),
+        attempt("read-granted", std::fs::read_to_string("/feeds/allowed.txt")),
+    ]
+}
+
+impl Connector for Probe {
+    fn source_name() -> String {
+        "probe".into()
+    }
+
+    fn list_records(req: PageRequest) -> Result<Page, ConnectorError> {
+        let mode = config::get("mode").unwrap_or_else(|| "probe".into());
+        let records = match mode.as_str() {
+            "probe" => probes(),
+            "loop" => loop {
+                black_box(());
+            },
+            "alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(black_box(vec![1u8; 1 << 20]));
+                }
+            }
+            "panic" => panic!("the probe panicked on purpose"),
+            "error" => {
+                return Err(ConnectorError::Api(ApiError { status: 503, message: "upstream unavailable".into() }));
+            }
+            "log" => {
+                for i in 0..10_000 {
+                    log::log(log::Level::Info, &format!("line {i} \u{1b}[31mred\u{1b}[0m"));
+                }
+                println!("from stdout");
+                vec![record("one", "{}".into())]
+            }
+            "bad-raw" => vec![
+                record("good", json!({"ok": true}).to_string()),
+                record("not-json", "{not json".into()),
+                record("", json!({"empty": "id"}).to_string()),
+                record("number", "42".into()),
+            ],
+            "pages" => {
+                // Three pages of two records; the cursor is the page number.
+                let n: u32 = req.cursor.as_deref().unwrap_or("0").parse().unwrap_or(0);
+                let records = (0..2).map(|i| record(&format!("p{n}-r{i}"), json!({"page": n, "i": i}).to_string()));
+                let next = (n < 2).then(|| (n + 1).to_string());
+                return Ok(Page { records: records.collect(), next_cursor: next, skipped: vec![] });
+            }
+            "fail-second-page" => {
+                if req.cursor.is_some() {
+                    return Err(ConnectorError::Timeout("the second page timed out".into()));
+                }
+                return Ok(Page {
+                    records: vec![record("first", "{}".into())],
+                    next_cursor: Some("2".into()),
+                    skipped: vec![],
+                });
+            }
+            other => return Err(ConnectorError::InvalidConfig(format!("unknown mode `{other}`"))),
+        };
+        Ok(Page { records, next_cursor: None, skipped: vec![] })
+    }
+
+    fn to_envelopes(records: Vec<SourceRecord>) -> Result<Vec<EnvelopeDraft>, ConnectorError> {
+        let forge = config::get("forge").is_some();
+        Ok(records
+            .into_iter()
+            .map(|r| EnvelopeDraft {
+                record_id: r.id,
+                record_type: RecordType::Event,
+                source_instance: "probe".into(),
+                provenance: r.provenance,
+                acl_tags: vec![],
+                raw: r.raw,
+                // With `forge`, try to set host-owned fields through metadata.
+                metadata: forge.then(|| {
+                    json!({
+                        "connector": {"name": "forged", "digest": "sha256:00"},
+                        "source": "forged", "collected_at": "1970-01-01T00:00:00Z",
+                        "raw_sha256": "0000", "note": "kept"
+                    })
+                    .to_string()
+                }),
+            })
+            .collect())
+    }
+}
+
+export!(Probe);

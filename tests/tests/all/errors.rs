@@ -1,0 +1,181 @@
+//! Every error a user can hit names what was wrong and where, and exits with its
+//! documented code.
+
+use std::path::Path;
+use std::process::Output;
+
+use tests::*;
+
+fn run(dir: &Path, component: &Path, args: &[&str]) -> Output {
+    output(host(&dir.join("cache")).arg("run").arg(component).args(args))
+}
+
+#[track_caller]
+fn fails(out: &Output, code: i32, message: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert!(err.contains(message), "expected `{message}` in:\n{err}");
+}
+
+#[test]
+fn a_missing_component_file() {
+    let dir = scratch(&[]);
+    let out = run(dir.path(), &dir.path().join("nope.wasm"), &[]);
+    fails(&out, 3, &format!("error: cannot read component {}: No such file", dir.path().join("nope.wasm").display()));
+}
+
+#[test]
+fn a_file_that_is_not_webassembly() {
+    let dir = scratch(&[("notes.wasm", "hello")]);
+    let out = run(dir.path(), &dir.path().join("notes.wasm"), &[]);
+    fails(&out, 3, "notes.wasm is not a WebAssembly component (it does not start with the `\\0asm` magic bytes)");
+}
+
+#[test]
+fn a_core_module_instead_of_a_component() {
+    let dir = scratch(&[]);
+    let path = dir.path().join("core.wasm");
+    std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
+    let out = run(dir.path(), &path, &[]);
+    fails(
+        &out,
+        3,
+        "core.wasm is a core WebAssembly module, not a component: build the connector for the wasm32-wasip2 target",
+    );
+}
+
+#[test]
+fn a_component_built_against_another_version_of_the_contract() {
+    let dir = scratch(&[]);
+    let out = run(dir.path(), Path::new(V2_WASM), &[]);
+    fails(
+        &out,
+        3,
+        "does not export `partner:connector/source@1.0.0`: it was built against partner:connector@2.0.0, and this host supports partner:connector@1.0.0",
+    );
+}
+
+#[test]
+fn a_component_that_imports_sockets() {
+    let dir = scratch(&[]);
+    let out = run(dir.path(), Path::new(SOCKETS_WASM), &[]);
+    fails(&out, 3, "imports `wasi:sockets/");
+    fails(&out, 3, "a connector gets no sockets; it reaches the network only through partner:connector/http");
+}
+
+#[test]
+fn a_manifest_with_an_unknown_key() {
+    let dir = scratch(&[("c.toml", "name = \"c\"\n[limits]\ncall_timeout = 5\n")]);
+    let wasm = place(PROBE_WASM, dir.path(), "c");
+    let out = run(dir.path(), &wasm, &[]);
+    fails(&out, 3, &format!("manifest {}", dir.path().join("c.toml").display()));
+    fails(&out, 3, "unknown field `call_timeout`");
+}
+
+#[test]
+fn a_manifest_using_an_unset_variable() {
+    let dir = scratch(&[("c.toml", "[config]\npath = \"${FEED_ROOT_NOT_SET}/x.jsonl\"\n")]);
+    let wasm = place(PROBE_WASM, dir.path(), "c");
+    let out = run(dir.path(), &wasm, &[]);
+    fails(
+        &out,
+        3,
+        "`config.path` uses ${FEED_ROOT_NOT_SET}, but the environment variable FEED_ROOT_NOT_SET is not set",
+    );
+}
+
+#[test]
+fn a_directory_that_cannot_be_granted() {
+    let dir = scratch(&[]);
+    let out = run(dir.path(), Path::new(PROBE_WASM), &["--dir", "/no/such/dir::/data"]);
+    fails(&out, 3, "cannot grant directory /no/such/dir (as /data)");
+}
+
+#[test]
+fn bad_command_line_usage() {
+    let dir = scratch(&[]);
+    let out = run(dir.path(), Path::new(PROBE_WASM), &["--set", "novalue"]);
+    fails(&out, 2, "--set `novalue`: expected KEY=VALUE");
+    let out = run(dir.path(), Path::new(PROBE_WASM), &["--limit", "0"]);
+    fails(&out, 2, "--limit 0: must be from 1 to the manifest's limits.max_records_per_page (10000)");
+}
+
+#[test]
+fn a_connector_error_is_printed_with_its_variant() {
+    let dir = scratch(&[]);
+    let out = run(dir.path(), Path::new(PROBE_WASM), &["--set", "mode=error"]);
+    fails(&out, 4, "error: connector `probe`: list-drafts failed: api error 503: upstream unavailable");
+}
+
+#[test]
+fn a_failed_page_keeps_the_pages_before_it_and_says_where_to_resume() {
+    let dir = scratch(&[]);
+    let report = dir.path().join("r.json");
+    let out = run(
+        dir.path(),
+        Path::new(PROBE_WASM),
+        &["--set", "mode=fail-second-page", "--report", report.to_str().unwrap()],
+    );
+    fails(&out, 4, "list-drafts failed: timeout: the second page timed out");
+    let envelopes = jsonl(&out.stdout);
+    assert_eq!(envelopes.len(), 1);
+    assert_eq!(envelopes[0]["record_id"], "first");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["next_cursor"], "2");
+    assert_eq!(report["error"]["kind"], "connector_error");
+}
+
+#[test]
+fn a_runaway_loop_is_stopped_at_its_deadline() {
+    let dir = scratch(&[("c.toml", "[config]\nmode = \"loop\"\n[limits]\ncall_timeout_ms = 300\n")]);
+    let wasm = place(PROBE_WASM, dir.path(), "c");
+    let out = run(dir.path(), &wasm, &[]);
+    fails(
+        &out,
+        5,
+        "connector `c`: list-drafts ran past its deadline of 300 ms (limits.call_timeout_ms) and was stopped",
+    );
+}
+
+#[test]
+fn memory_growth_past_the_cap_is_stopped() {
+    let dir = scratch(&[("c.toml", "[config]\nmode = \"alloc\"\n[limits]\nmemory_mib = 32\n")]);
+    let wasm = place(PROBE_WASM, dir.path(), "c");
+    let out = run(dir.path(), &wasm, &[]);
+    fails(&out, 5, "connector `c`: list-drafts was stopped: memory would grow to");
+    fails(&out, 5, "past the cap of 32 MiB (limits.memory_mib)");
+}
+
+#[test]
+fn a_panic_is_reported_as_a_trap_with_the_guests_message_in_the_log() {
+    let dir = scratch(&[]);
+    let out = run(dir.path(), Path::new(PROBE_WASM), &["--set", "mode=panic"]);
+    fails(&out, 6, "error: connector `probe`: list-drafts trapped:");
+    fails(&out, 6, "the probe panicked on purpose");
+}
+
+#[test]
+fn validate_names_the_line_and_field_of_each_problem() {
+    let (out, _) = {
+        let dir = scratch(&[]);
+        let o =
+            output(host(dir.path()).arg("run").arg(FILE_WASM).arg("--manifest").arg(root().join("guests/file.toml")));
+        (o, dir)
+    };
+    let good: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().take(3).collect();
+    let mut tampered: serde_json::Value = serde_json::from_str(good[1]).unwrap();
+    tampered["raw"]["rating"] = "true".into();
+    let mut bad_uri: serde_json::Value = serde_json::from_str(good[2]).unwrap();
+    bad_uri["provenance"]["uri"] = "no scheme here".into();
+    let text = format!("{}\n{}\n{}\nnot json\n", good[0], tampered, bad_uri);
+    let dir = scratch(&[("e.jsonl", &text)]);
+    let path = dir.path().join("e.jsonl");
+    let out = output(host(dir.path()).arg("validate").arg(&path));
+    let p = path.display();
+    fails(&out, 7, &format!("{p}:2: /hashes/raw_sha256: "));
+    fails(&out, 7, "is not the SHA-256 of raw's canonical JSON");
+    fails(&out, 7, &format!("{p}:3: /provenance/uri: \"no scheme here\" does not match"));
+    fails(&out, 7, &format!("{p}:4: not JSON"));
+    fails(&out, 7, "4 envelopes, 1 valid, 3 invalid");
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: real components built from `guests/` and `tests/guests/`, run
+//! by the real `host` binary (and, where a test needs the inside view, the library).
+
+mod cache;
+mod errors;
+mod file_connector;
+mod jcs;
+mod sandbox;
+mod sealing;
