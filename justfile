@@ -1,0 +1,46 @@
+# The connector host's tasks. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Build every example connector: guests/<name>.wasm beside guests/<name>.toml.
+build-guests:
+    rustup target add wasm32-wasip2 2>/dev/null || rustup target list --installed | grep -qx wasm32-wasip2
+    cd guests && cargo build --release
+    for manifest in guests/*.toml; do \
+        name=$(basename "$manifest" .toml); \
+        cp "guests/target/wasm32-wasip2/release/$name.wasm" "guests/$name.wasm"; \
+    done
+
+# Build the host (release).
+build:
+    cargo build --release -p host
+
+# Run the file connector on the sample feed (envelopes in .host/demo.jsonl).
+demo: build-guests build
+    mkdir -p .host
+    ./target/release/host run guests/file.wasm --out .host/demo.jsonl --report .host/demo-report.json
+    @echo "first envelope of .host/demo.jsonl:"
+    @head -n 1 .host/demo.jsonl
+    ./target/release/host validate .host/demo.jsonl
+    ./target/release/host inspect guests/file.wasm
+
+# Build the guests and the host, then run every test.
+test: build-guests
+    cargo build -p host
+    cargo test --workspace
+
+# Formatting and clippy, warnings as errors (host, tests and guests).
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cd guests && cargo fmt --all -- --check && cargo clippy --all-targets -- -D warnings
+    cd tests/guests && cargo fmt --all -- --check && cargo clippy --all-targets -- -D warnings
+
+# Benchmarks: the sandboxed file connector against a native baseline, side by side.
+bench records="200000": build-guests
+    cargo build --release -p host -p tests --bins
+    ./target/release/bench --records {{records}}

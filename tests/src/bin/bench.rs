@@ -1,0 +1,234 @@
+//! `just bench`: the sandboxed file connector against a native baseline, side by side.
+//!
+//! Generates a JSONL feed of `--records` records of about 500 bytes, then times
+//! (1) `host run guests/file.wasm` (release build, compile cache warm) and (2) a
+//! native in-process pipeline that does the same per-record work with no sandbox:
+//! read each line, pick out its id, last-modified time and author, seal it with the
+//! host's own sealer (parse, RFC 8785 canonicalisation, SHA-256, schema validation)
+//! and write JSON Lines. Each side runs `--runs` times; the best run counts. Prints
+//! records/s for both and their ratio.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use host::bindings::v1::partner::connector::types::{EnvelopeDraft, Provenance, RecordType};
+use host::envelope::{ConnectorStamp, Sealer};
+
+struct Args {
+    records: usize,
+    runs: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args { records: 200_000, runs: 3 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().and_then(|v| v.parse().ok()).expect("a number after the flag");
+        match flag.as_str() {
+            "--records" => a.records = value(),
+            "--runs" => a.runs = value(),
+            other => panic!("unknown flag {other}; expected --records N, --runs N"),
+        }
+    }
+    a
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = args();
+    let root = tests::root();
+    let host = root.join("target/release/host");
+    let wasm = root.join("guests/file.wasm");
+    anyhow::ensure!(host.is_file(), "{} is missing: `just bench` builds it", host.display());
+    anyhow::ensure!(wasm.is_file(), "{} is missing: run `just build-guests`", wasm.display());
+
+    let dir = tempfile::tempdir()?;
+    let feed = dir.path().join("feed.jsonl");
+    let bytes = generate(&feed, args.records)?;
+    println!(
+        "feed: {} records, {:.1} MB ({} bytes per record on average)",
+        args.records,
+        bytes as f64 / 1e6,
+        bytes / args.records as u64
+    );
+
+    let cache = dir.path().join("cache");
+    let sandboxed = |out: &Path| -> anyhow::Result<Duration> {
+        let report = dir.path().join("report.json");
+        let started = Instant::now();
+        let status = Command::new(&host)
+            .env("HOST_CACHE_DIR", &cache)
+            .env("HOST_LOG", "error")
+            .arg("run")
+            .arg(&wasm)
+            .arg("--manifest")
+            .arg(root.join("guests/file.toml"))
+            .arg("--dir")
+            .arg(format!("{}::/bench", dir.path().display()))
+            .args(["--set", "path=/bench/feed.jsonl", "--out"])
+            .arg(out)
+            .arg("--report")
+            .arg(&report)
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        let took = started.elapsed();
+        anyhow::ensure!(status.success(), "host run failed: {status}");
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+        anyhow::ensure!(report["published"] == args.records, "host published {}", report["published"]);
+        Ok(took)
+    };
+    let native = |out: &Path| -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let n = native_run(&feed, out)?;
+        let took = started.elapsed();
+        anyhow::ensure!(n == args.records, "native published {n}");
+        Ok(took)
+    };
+
+    // Warm the compile cache and the page cache once, untimed.
+    sandboxed(&dir.path().join("warm.jsonl"))?;
+    let (mut best_host, mut best_native) = (Duration::MAX, Duration::MAX);
+    for run in 1..=args.runs {
+        let h = sandboxed(&dir.path().join("host.jsonl"))?;
+        let n = native(&dir.path().join("native.jsonl"))?;
+        println!("run {run}: sandboxed {:>8.1} ms   native {:>8.1} ms", ms(h), ms(n));
+        best_host = best_host.min(h);
+        best_native = best_native.min(n);
+    }
+    same_records(&dir.path().join("host.jsonl"), &dir.path().join("native.jsonl"))?;
+
+    let rate = |d: Duration| args.records as f64 / d.as_secs_f64();
+    println!();
+    println!("{:<44} {:>12} {:>10}", "pipeline (best of runs)", "records/s", "ratio");
+    println!("{:<44} {:>12.0} {:>10.2}", "native baseline (in-process, no sandbox)", rate(best_native), 1.0);
+    println!(
+        "{:<44} {:>12.0} {:>10.2}",
+        "host run guests/file.wasm (sandboxed)",
+        rate(best_host),
+        rate(best_host) / rate(best_native)
+    );
+    println!();
+    println!("targets: sandboxed >= 0.75x native and > 225000 records/s");
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Writes `n` fact-check records of about 500 bytes, deterministic.
+fn generate(path: &Path, n: usize) -> anyhow::Result<u64> {
+    let mut w = BufWriter::new(File::create(path)?);
+    let ratings = ["false", "mostly-false", "misleading", "half-true", "mostly-true", "true"];
+    let langs = ["en", "de", "fr", "es", "ja", "uk"];
+    let claims = [
+        "The Velmora river dam will be drained by March to make room for a casino",
+        "Die Brücke über die Aldersee wird wegen Rissen dauerhaft gesperrt",
+        "Le maire de Corvel a interdit les vélos électriques le dimanche",
+        "El puerto de Castemar cerrará durante todo el verano",
+        "北浜市の水道水に新しい添加物が加えられた",
+        "У Терновій відкриють новий міст уже наступного тижня",
+    ];
+    let mut total = 0u64;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..n {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let k = (seed % 6) as usize;
+        let line = serde_json::json!({
+            "id": format!("fc-{i:08}"),
+            "claim": claims[k],
+            "claimant": format!("Account {}", seed % 9973),
+            "rating": ratings[(seed >> 8) as usize % 6],
+            "summary": "Records from the regional authority show no such plan; the post misreads a routine notice.",
+            "url": format!("https://factcheck.example.org/{}/{i}", langs[k]),
+            "language": langs[k],
+            "published_at": format!("2026-{:02}-{:02}T08:{:02}:00Z", 1 + seed % 12, 1 + seed % 28, seed % 60),
+            "updated_at": format!("2026-{:02}-{:02}T15:{:02}:22Z", 1 + seed % 12, 1 + seed % 28, seed % 60),
+            "author": format!("editor{}@example.org", seed % 40),
+            "topics": ["infrastructure", "local", "viral"],
+            "score": (seed % 100) as f64 / 100.0,
+        });
+        let text = line.to_string();
+        total += text.len() as u64 + 1;
+        writeln!(w, "{text}")?;
+    }
+    w.flush()?;
+    Ok(total)
+}
+
+#[derive(serde::Deserialize)]
+struct Fields<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    updated_at: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    author: Option<Cow<'a, str>>,
+}
+
+/// The native pipeline: the file connector's and the host's per-record work, in one
+/// thread, with no sandbox.
+fn native_run(feed: &Path, out: &Path) -> anyhow::Result<usize> {
+    let stamp = ConnectorStamp { name: "file".into(), digest: "0".repeat(64), package: "partner:connector@1.0.0".into() };
+    let mut sealer = Sealer::new("partner-factchecks", &stamp);
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(out)?);
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut published = 0;
+    let mut page = Vec::with_capacity(1000);
+    let path = "/bench/feed.jsonl";
+    let mut flush = |page: &mut Vec<EnvelopeDraft>, sealer: &mut Sealer, w: &mut BufWriter<File>| -> anyhow::Result<usize> {
+        buf.clear();
+        let mut n = 0;
+        for d in page.drain(..) {
+            if sealer.seal_into(&d, &mut buf).is_ok() {
+                n += 1;
+            }
+        }
+        w.write_all(&buf)?;
+        Ok(n)
+    };
+    for line in BufReader::with_capacity(256 << 10, File::open(feed)?).lines() {
+        let line = line?;
+        let f: Fields = serde_json::from_str(&line)?;
+        page.push(EnvelopeDraft {
+            record_id: f.id.to_string(),
+            record_type: RecordType::Claim,
+            source_instance: "factcheck.example.org".into(),
+            provenance: Provenance {
+                uri: format!("file://{path}#{}", f.id),
+                etag: None,
+                last_modified: f.updated_at.map(Cow::into_owned),
+                author: f.author.map(Cow::into_owned),
+            },
+            acl_tags: vec![],
+            raw: line.clone(),
+            metadata: None,
+        });
+        if page.len() == 1000 {
+            published += flush(&mut page, &mut sealer, &mut w)?;
+        }
+    }
+    published += flush(&mut page, &mut sealer, &mut w)?;
+    w.flush()?;
+    Ok(published)
+}
+
+/// Checks that both sides published the same records with the same hashes.
+fn same_records(a: &Path, b: &Path) -> anyhow::Result<()> {
+    let key = |p: &PathBuf| -> anyhow::Result<Vec<(String, String)>> {
+        BufReader::new(File::open(p)?)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(&l?)?;
+                Ok((v["record_id"].to_string(), v["hashes"]["raw_sha256"].to_string()))
+            })
+            .collect()
+    };
+    anyhow::ensure!(key(&a.to_path_buf())? == key(&b.to_path_buf())?, "the two pipelines published different records");
+    Ok(())
+}
