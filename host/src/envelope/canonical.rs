@@ -83,10 +83,22 @@ fn member(i: usize, key: &str, value: &Value, out: &mut Vec<u8>) {
 
 /// Compares two strings by their UTF-16 code units, as RFC 8785 §3.2.3 sorts.
 fn utf16_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    // UTF-8 byte order equals code point order, which equals UTF-16 order unless a
-    // character at or above U+E000 (lead byte 0xEE or more) is involved.
-    let tricky = |s: &str| s.bytes().any(|b| b >= 0xEE);
-    if tricky(a) || tricky(b) { a.encode_utf16().cmp(b.encode_utf16()) } else { a.as_bytes().cmp(b.as_bytes()) }
+    // Equal up to the first differing byte; the order is that of the characters
+    // there. UTF-8 byte order is code point order, which is UTF-16 order except
+    // between U+E000..U+FFFF and supplementary characters (surrogate pairs), so
+    // compare those two characters by their UTF-16 code units.
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let Some(mut i) = x.iter().zip(y).position(|(p, q)| p != q) else {
+        return x.len().cmp(&y.len());
+    };
+    while !a.is_char_boundary(i) {
+        i -= 1;
+    }
+    let units = |s: &str| {
+        let c = s[i..].chars().next().map_or(0, u32::from);
+        if c >= 0x1_0000 { (0xD800 + ((c - 0x1_0000) >> 10), 0xDC00 + ((c - 0x1_0000) & 0x3FF)) } else { (c, 0) }
+    };
+    units(a).cmp(&units(b))
 }
 
 fn write_str(s: &str, out: &mut Vec<u8>) {
@@ -129,9 +141,11 @@ mod tests {
 
     #[test]
     fn sorts_by_utf16_code_units() {
-        // U+1F600 (a surrogate pair, D83D DE00) sorts before U+FB33 in UTF-16,
-        // though it comes after it in code point order.
-        assert_eq!(canon(r#"{"דּ":1,"😀":2,"a":3}"#), r#"{"a":3,"😀":2,"דּ":1}"#);
+        assert_eq!(canon("{\"\u{FB33}\":1,\"\u{1F600}\":2,\"a\":3}"), "{\"a\":3,\"\u{1F600}\":2,\"\u{FB33}\":1}");
+        assert_eq!(utf16_cmp("\u{E000}", "\u{10000}"), std::cmp::Ordering::Greater);
+        assert_eq!(utf16_cmp("a\u{E000}", "a\u{10000}"), std::cmp::Ordering::Greater);
+        assert_eq!(utf16_cmp("ab", "a"), std::cmp::Ordering::Greater);
+        assert_eq!(utf16_cmp("\u{10000}", "\u{10001}"), std::cmp::Ordering::Less);
     }
 
     #[test]
@@ -145,5 +159,203 @@ mod tests {
     #[test]
     fn escapes_strings_minimally() {
         assert_eq!(canon(r#""\u0041/\u00e9\u001f\n\u007f""#), "\"A/é\\u001f\\n\u{7f}\"");
+    }
+}
+
+/// The JSON type of a document's top-level value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `{...}`
+    Object,
+    /// `[...]`
+    Array,
+    /// `"..."`
+    String,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Bool,
+    /// `null`.
+    Null,
+}
+
+/// Parses JSON `text` and appends its canonical form to `out` in one pass, without
+/// building a `serde_json::Value`: serde_json tokenises (and unescapes strings and
+/// parses numbers), and each object's members are written, then reordered in place.
+/// An object with two members of the same name is an error: RFC 8785 gives such a
+/// document no canonical form, and accepting it would let two different texts claim
+/// one hash. On error `out` may hold a partial document; the caller discards it.
+pub fn canonicalize_str(text: &str, out: &mut Vec<u8>) -> Result<Kind, serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let kind = Canon { out }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(kind)
+}
+
+thread_local! {
+    /// A buffer reused to reorder object members: nested objects finish before their
+    /// parent reorders, so one per thread is enough.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+struct Canon<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Canon<'_> {
+    type Value = Kind;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Kind, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Canon<'_> {
+    type Value = Kind;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Kind, E> {
+        self.out.extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(Kind::Bool)
+    }
+
+    fn visit_unit<E>(self) -> Result<Kind, E> {
+        self.out.extend_from_slice(b"null");
+        Ok(Kind::Null)
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Kind, E> {
+        write_number(&Number::from(v), self.out);
+        Ok(Kind::Number)
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Kind, E> {
+        write_number(&Number::from(v), self.out);
+        Ok(Kind::Number)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Kind, E> {
+        let n = Number::from_f64(v).ok_or_else(|| E::custom("a number that is not finite"))?;
+        write_number(&n, self.out);
+        Ok(Kind::Number)
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Kind, E> {
+        write_str(v, self.out);
+        Ok(Kind::String)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Kind, A::Error> {
+        self.out.push(b'[');
+        let mut first = true;
+        loop {
+            let mark = self.out.len();
+            if !first {
+                self.out.push(b',');
+            }
+            if seq.next_element_seed(Canon { out: self.out })?.is_none() {
+                self.out.truncate(mark);
+                break;
+            }
+            first = false;
+        }
+        self.out.push(b']');
+        Ok(Kind::Array)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Kind, A::Error> {
+        // Members are written in input order as `"name":value`, remembering where
+        // each starts; then, unless they already are, they are put in order.
+        let out = self.out;
+        out.push(b'{');
+        let start = out.len();
+        let mut members: Vec<(std::borrow::Cow<'de, str>, usize, usize)> = Vec::new();
+        while let Some(MemberName(name)) = map.next_key()? {
+            let at = out.len();
+            write_str(&name, out);
+            out.push(b':');
+            map.next_value_seed(Canon { out: &mut *out })?;
+            members.push((name, at, out.len()));
+        }
+        let sorted = members.windows(2).all(|w| utf16_cmp(&w[0].0, &w[1].0) == std::cmp::Ordering::Less);
+        if !sorted {
+            members.sort_by(|a, b| utf16_cmp(&a.0, &b.0));
+            if let Some(w) = members.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(serde::de::Error::custom(format!("duplicate member name `{}`", w[0].0)));
+            }
+        }
+        let mut body = SCRATCH.with(|s| s.take());
+        body.clear();
+        body.extend_from_slice(&out[start..]);
+        out.truncate(start);
+        for (i, (_, from, to)) in members.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&body[from - start..to - start]);
+        }
+        SCRATCH.with(|s| s.set(body));
+        out.push(b'}');
+        Ok(Kind::Object)
+    }
+}
+
+/// An object member's name, borrowed from the input when it has no escapes.
+struct MemberName<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for MemberName<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MemberName<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<MemberName<'de>, E> {
+                Ok(MemberName(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MemberName<'de>, E> {
+                Ok(MemberName(std::borrow::Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    fn both(text: &str) -> String {
+        let mut out = Vec::new();
+        canonicalize_str(text, &mut out).unwrap();
+        let via_value = to_vec(&serde_json::from_str(text).unwrap());
+        assert_eq!(out, via_value, "the two canonicalisers disagree on {text}");
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn streams_the_same_canonical_form_as_the_value_walk() {
+        // U+1F600 is a surrogate pair (D83D DE00) and sorts before U+FB33 in UTF-16,
+        // though after it in code point order; U+05D3 sorts before both.
+        let text = "{\"b\":[1,{\"z\":null,\"a\":\"\\u00e9\"}],\"a\":true,\"\u{1F600}\":1,\"\u{FB33}\":2,\"\u{5D3}\":3}";
+        assert_eq!(both(text), "{\"a\":true,\"b\":[1,{\"a\":\"\u{e9}\",\"z\":null}],\"\u{5D3}\":3,\"\u{1F600}\":1,\"\u{FB33}\":2}");
+        assert_eq!(both("[]"), "[]");
+        assert_eq!(both("{}"), "{}");
+        assert_eq!(both(" [ 1e2 , -0.0, [ ] ] "), "[100,0,[]]");
+        assert_eq!(both(r#""just a string""#), r#""just a string""#);
+    }
+
+    #[test]
+    fn refuses_duplicate_member_names_and_trailing_text() {
+        let mut out = Vec::new();
+        let e = canonicalize_str(r#"{"a":1,"b":2,"a":3}"#, &mut out).unwrap_err();
+        assert!(e.to_string().starts_with("duplicate member name `a`"), "{e}");
+        assert!(canonicalize_str("{} {}", &mut Vec::new()).is_err());
+        assert!(canonicalize_str("{\"a\":", &mut Vec::new()).is_err());
     }
 }

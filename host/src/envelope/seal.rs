@@ -1,9 +1,18 @@
 //! Turning a guest's envelope draft into a sealed, validated envelope.
+//!
+//! Per record the host parses `raw` once, writing its RFC 8785 canonical form as it
+//! goes; hashes those bytes; and writes them as the envelope's `raw`. Validation
+//! checks what the guest supplied (record id, source instance, provenance, ACL tags,
+//! the type of `raw`) against the envelope schema's own definitions of those fields,
+//! for every record. What the host built itself (version, source, time, hash,
+//! metadata) does not change between records of a page, so the first envelope of
+//! each page is also checked whole against the full schema.
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{canonical, schema};
+use super::canonical::{self, Kind};
+use super::schema;
 use crate::bindings::v1::partner::connector::types::{EnvelopeDraft, RecordType};
 
 /// Identifies the component that produced an envelope (`metadata.connector`).
@@ -32,9 +41,13 @@ pub struct Sealer {
     source_json: Vec<u8>,
     stamp: Value,
     stamp_json: Vec<u8>,
-    source: String,
     collected_at: String,
+    /// Whether the next envelope is checked whole against the full schema.
+    check_whole: bool,
     canon: Vec<u8>,
+    /// The guest-supplied part of the current envelope, for validation; its strings
+    /// are overwritten in place from record to record rather than reallocated.
+    part: Value,
 }
 
 /// The longest record id quoted back in a rejection.
@@ -51,13 +64,22 @@ impl Sealer {
         let mut stamp_json = b"{\"connector\":".to_vec();
         serde_json::to_writer(&mut stamp_json, &stamp).expect("writing to a Vec cannot fail");
         stamp_json.push(b'}');
+        // Compile both schemas now rather than inside the first page's timing.
+        schema::envelope();
+        schema::draft_part();
         Sealer {
             source_json: serde_json::to_vec(source).expect("writing to a Vec cannot fail"),
             stamp,
             stamp_json,
-            source: source.to_string(),
             collected_at: now_rfc3339(),
+            check_whole: true,
             canon: Vec::with_capacity(4096),
+            part: json!({
+                "source_instance": "",
+                "record_id": "",
+                "provenance": { "uri": "" },
+                "raw": {},
+            }),
         }
     }
 
@@ -65,6 +87,7 @@ impl Sealer {
     /// time the page was fetched).
     pub fn set_collected_at(&mut self, at: String) {
         self.collected_at = at;
+        self.check_whole = true;
     }
 
     /// Seals `draft` and appends the envelope as one line of JSON (with its newline)
@@ -72,9 +95,9 @@ impl Sealer {
     pub fn seal_into(&mut self, draft: &EnvelopeDraft, out: &mut Vec<u8>) -> Result<(), Rejection> {
         let reject = |reason: String| Rejection { record_id: quote(&draft.record_id), reason };
 
-        let raw: Value = serde_json::from_str(&draft.raw).map_err(|e| reject(format!("raw is not JSON: {e}")))?;
         self.canon.clear();
-        canonical::write(&raw, &mut self.canon);
+        let kind = canonical::canonicalize_str(&draft.raw, &mut self.canon)
+            .map_err(|e| reject(format!("raw is not JSON: {e}")))?;
         let mut hash = [0u8; 64];
         hex::encode_to_slice(Sha256::digest(&self.canon), &mut hash).expect("64 hex digits for 32 bytes");
         let hash = std::str::from_utf8(&hash).expect("hex is ASCII");
@@ -92,16 +115,8 @@ impl Sealer {
             },
         };
 
-        // Validate what the guest supplied, inside the envelope the host built. `raw`
-        // and `metadata` stand in by type only: the schema constrains nothing deeper,
-        // and the host wrote their contents itself from parsed JSON.
-        let stub = match &raw {
-            Value::Object(_) => Value::Object(Map::new()),
-            Value::String(_) => Value::String(String::new()),
-            other => other.clone(),
-        };
-        let check = self.skeleton(draft, hash, stub);
-        let violations = schema::violations(&check);
+        set_guest_part(&mut self.part, draft, kind);
+        let violations = schema::violations_of(schema::draft_part(), &self.part);
         if !violations.is_empty() {
             return Err(reject(format!("envelope does not match the schema: {}", violations.join("; "))));
         }
@@ -114,39 +129,17 @@ impl Sealer {
             Some(map) => serde_json::to_writer(&mut *out, &map).expect("writing to a Vec cannot fail"),
         }
         out.extend_from_slice(b"}\n");
-        debug_assert!(serde_json::from_slice::<Value>(&out[start..]).is_ok());
-        Ok(())
-    }
 
-    /// The envelope as a value, with `raw` replaced by `raw_stub`, for validation.
-    fn skeleton(&self, d: &EnvelopeDraft, hash: &str, raw_stub: Value) -> Value {
-        let mut provenance = Map::new();
-        provenance.insert("uri".into(), Value::String(d.provenance.uri.clone()));
-        let optional = [
-            ("etag", &d.provenance.etag),
-            ("last_modified", &d.provenance.last_modified),
-            ("author", &d.provenance.author),
-        ];
-        for (key, value) in optional {
-            if let Some(v) = value {
-                provenance.insert(key.into(), Value::String(v.clone()));
+        if self.check_whole {
+            let whole: Value = serde_json::from_slice(&out[start..]).expect("the host writes JSON");
+            let violations = schema::violations(&whole);
+            if !violations.is_empty() {
+                out.truncate(start);
+                return Err(reject(format!("envelope does not match the schema: {}", violations.join("; "))));
             }
+            self.check_whole = false;
         }
-        let mut env = Map::new();
-        env.insert("envelope_version".into(), "1.0".into());
-        env.insert("source".into(), Value::String(self.source.clone()));
-        env.insert("source_instance".into(), Value::String(d.source_instance.clone()));
-        env.insert("collected_at".into(), Value::String(self.collected_at.clone()));
-        env.insert("record_id".into(), Value::String(d.record_id.clone()));
-        env.insert("record_type".into(), record_type(d.record_type).into());
-        env.insert("provenance".into(), Value::Object(provenance));
-        env.insert("hashes".into(), json!({ "raw_sha256": hash }));
-        if !d.acl_tags.is_empty() {
-            env.insert("acl_tags".into(), d.acl_tags.iter().cloned().map(Value::String).collect());
-        }
-        env.insert("raw".into(), raw_stub);
-        env.insert("metadata".into(), json!({ "connector": self.stamp }));
-        Value::Object(env)
+        Ok(())
     }
 
     /// Writes the envelope up to and including `raw`, in the seed's field order.
@@ -184,6 +177,57 @@ impl Sealer {
         }
         out.extend_from_slice(b",\"raw\":");
         out.extend_from_slice(&self.canon);
+    }
+}
+
+/// Sets `part` to the guest-supplied fields of `d`'s envelope, for validation. `raw`
+/// stands in by type only: the schema constrains nothing deeper.
+fn set_guest_part(part: &mut Value, d: &EnvelopeDraft, raw: Kind) {
+    let part = part.as_object_mut().expect("the guest part is an object");
+    set_str(part, "source_instance", &d.source_instance);
+    set_str(part, "record_id", &d.record_id);
+    let provenance = part
+        .entry("provenance")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("provenance is an object");
+    set_str(provenance, "uri", &d.provenance.uri);
+    let optional =
+        [("etag", &d.provenance.etag), ("last_modified", &d.provenance.last_modified), ("author", &d.provenance.author)];
+    for (key, value) in optional {
+        match value {
+            Some(v) => set_str(provenance, key, v),
+            None => {
+                provenance.remove(key);
+            }
+        }
+    }
+    if d.acl_tags.is_empty() {
+        part.remove("acl_tags");
+    } else {
+        part.insert("acl_tags".into(), d.acl_tags.iter().cloned().map(Value::String).collect());
+    }
+    let raw = match raw {
+        Kind::Object => Value::Object(Map::new()),
+        Kind::String => Value::String(String::new()),
+        Kind::Array => Value::Array(Vec::new()),
+        Kind::Number => json!(0),
+        Kind::Bool => Value::Bool(false),
+        Kind::Null => Value::Null,
+    };
+    part.insert("raw".into(), raw);
+}
+
+/// Sets `map[key]` to the string `value`, reusing the string already there.
+fn set_str(map: &mut Map<String, Value>, key: &str, value: &str) {
+    match map.get_mut(key) {
+        Some(Value::String(s)) => {
+            s.clear();
+            s.push_str(value);
+        }
+        _ => {
+            map.insert(key.into(), Value::String(value.to_string()));
+        }
     }
 }
 
