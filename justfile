@@ -10,9 +10,9 @@ default:
 build-guests:
     rustup target add wasm32-wasip2 2>/dev/null || rustup target list --installed | grep -qx wasm32-wasip2
     cd guests && cargo build --release
-    for manifest in guests/*.toml; do \
-        name=$(basename "$manifest" .toml); \
-        cp "guests/target/wasm32-wasip2/release/$name.wasm" "guests/$name.wasm"; \
+    for wasm in guests/target/wasm32-wasip2/release/*.wasm; do \
+        name=$(basename "$wasm" .wasm); \
+        if [ -f "guests/$name.toml" ]; then cp "$wasm" "guests/$name.wasm"; echo "guests/$name.wasm"; fi; \
     done
 
 # Build the host (release).

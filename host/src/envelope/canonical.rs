@@ -343,7 +343,10 @@ mod stream_tests {
         // U+1F600 is a surrogate pair (D83D DE00) and sorts before U+FB33 in UTF-16,
         // though after it in code point order; U+05D3 sorts before both.
         let text = "{\"b\":[1,{\"z\":null,\"a\":\"\\u00e9\"}],\"a\":true,\"\u{1F600}\":1,\"\u{FB33}\":2,\"\u{5D3}\":3}";
-        assert_eq!(both(text), "{\"a\":true,\"b\":[1,{\"a\":\"\u{e9}\",\"z\":null}],\"\u{5D3}\":3,\"\u{1F600}\":1,\"\u{FB33}\":2}");
+        assert_eq!(
+            both(text),
+            "{\"a\":true,\"b\":[1,{\"a\":\"\u{e9}\",\"z\":null}],\"\u{5D3}\":3,\"\u{1F600}\":1,\"\u{FB33}\":2}"
+        );
         assert_eq!(both("[]"), "[]");
         assert_eq!(both("{}"), "{}");
         assert_eq!(both(" [ 1e2 , -0.0, [ ] ] "), "[100,0,[]]");

@@ -115,7 +115,7 @@ impl Sealer {
             },
         };
 
-        set_guest_part(&mut self.part, draft, kind);
+        set_guest_part(&mut self.part, draft, kind, &self.canon);
         let violations = schema::violations_of(schema::draft_part(), &self.part);
         if !violations.is_empty() {
             return Err(reject(format!("envelope does not match the schema: {}", violations.join("; "))));
@@ -180,20 +180,21 @@ impl Sealer {
     }
 }
 
-/// Sets `part` to the guest-supplied fields of `d`'s envelope, for validation. `raw`
-/// stands in by type only: the schema constrains nothing deeper.
-fn set_guest_part(part: &mut Value, d: &EnvelopeDraft, raw: Kind) {
+/// Sets `part` to the guest-supplied fields of `d`'s envelope, for validation. An
+/// object or string `raw` stands in by type only (the schema constrains nothing
+/// deeper); any other is put in whole, so that the schema's message quotes it.
+fn set_guest_part(part: &mut Value, d: &EnvelopeDraft, raw: Kind, canonical: &[u8]) {
     let part = part.as_object_mut().expect("the guest part is an object");
     set_str(part, "source_instance", &d.source_instance);
     set_str(part, "record_id", &d.record_id);
-    let provenance = part
-        .entry("provenance")
-        .or_insert_with(|| json!({}))
-        .as_object_mut()
-        .expect("provenance is an object");
+    let provenance =
+        part.entry("provenance").or_insert_with(|| json!({})).as_object_mut().expect("provenance is an object");
     set_str(provenance, "uri", &d.provenance.uri);
-    let optional =
-        [("etag", &d.provenance.etag), ("last_modified", &d.provenance.last_modified), ("author", &d.provenance.author)];
+    let optional = [
+        ("etag", &d.provenance.etag),
+        ("last_modified", &d.provenance.last_modified),
+        ("author", &d.provenance.author),
+    ];
     for (key, value) in optional {
         match value {
             Some(v) => set_str(provenance, key, v),
@@ -210,10 +211,7 @@ fn set_guest_part(part: &mut Value, d: &EnvelopeDraft, raw: Kind) {
     let raw = match raw {
         Kind::Object => Value::Object(Map::new()),
         Kind::String => Value::String(String::new()),
-        Kind::Array => Value::Array(Vec::new()),
-        Kind::Number => json!(0),
-        Kind::Bool => Value::Bool(false),
-        Kind::Null => Value::Null,
+        _ => serde_json::from_slice(canonical).unwrap_or(Value::Null),
     };
     part.insert("raw".into(), raw);
 }

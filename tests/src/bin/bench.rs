@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 use host::bindings::v1::partner::connector::types::{EnvelopeDraft, Provenance, RecordType};
 use host::envelope::{ConnectorStamp, Sealer};
 
+// The same allocator as the `host` binary, so that the comparison is of the sandbox.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Args {
     records: usize,
     runs: usize,
@@ -185,24 +189,26 @@ struct Fields<'a> {
 /// The native pipeline: the file connector's and the host's per-record work, in one
 /// thread, with no sandbox.
 fn native_run(feed: &Path, out: &Path) -> anyhow::Result<usize> {
-    let stamp = ConnectorStamp { name: "file".into(), digest: "0".repeat(64), package: "partner:connector@1.0.0".into() };
+    let stamp =
+        ConnectorStamp { name: "file".into(), digest: "0".repeat(64), package: "partner:connector@1.0.0".into() };
     let mut sealer = Sealer::new("partner-factchecks", &stamp);
     let mut w = BufWriter::with_capacity(1 << 20, File::create(out)?);
     let mut buf = Vec::with_capacity(1 << 20);
     let mut published = 0;
     let mut page = Vec::with_capacity(1000);
     let path = "/bench/feed.jsonl";
-    let mut flush = |page: &mut Vec<EnvelopeDraft>, sealer: &mut Sealer, w: &mut BufWriter<File>| -> anyhow::Result<usize> {
-        buf.clear();
-        let mut n = 0;
-        for d in page.drain(..) {
-            if sealer.seal_into(&d, &mut buf).is_ok() {
-                n += 1;
+    let mut flush =
+        |page: &mut Vec<EnvelopeDraft>, sealer: &mut Sealer, w: &mut BufWriter<File>| -> anyhow::Result<usize> {
+            buf.clear();
+            let mut n = 0;
+            for d in page.drain(..) {
+                if sealer.seal_into(&d, &mut buf).is_ok() {
+                    n += 1;
+                }
             }
-        }
-        w.write_all(&buf)?;
-        Ok(n)
-    };
+            w.write_all(&buf)?;
+            Ok(n)
+        };
     for line in BufReader::with_capacity(256 << 10, File::open(feed)?).lines() {
         let line = line?;
         let f: Fields = serde_json::from_str(&line)?;
