@@ -36,6 +36,9 @@ pub struct HostState {
     pub state: state::StateCap,
     /// `partner:connector/http`.
     pub http: http::HttpCap,
+    /// When the guest call now running must stop (the earlier of its own deadline
+    /// and the run's); checked on every epoch tick.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl HostState {
@@ -52,6 +55,7 @@ impl HostState {
             log,
             state: state::StateCap::new(&manifest.limits),
             http: http::HttpCap::new(name),
+            deadline: None,
         })
     }
 }

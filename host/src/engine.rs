@@ -20,6 +20,10 @@ use crate::capabilities::{self, HostState};
 /// How often the epoch advances: the resolution of every call deadline.
 pub const TICK: Duration = Duration::from_millis(5);
 
+/// How many ticks a guest runs before it yields to the async runtime, so that a
+/// guest spinning in a loop cannot keep other connectors off a worker thread.
+pub const SLICE_TICKS: u64 = 2;
+
 /// The process-wide engine and linker.
 #[derive(Clone)]
 pub struct Engine {

@@ -17,15 +17,14 @@ pub enum GuestError {
         error: ConnectorError,
     },
     /// The call ran past its deadline and was stopped.
-    #[error(
-        "connector `{connector}`: {call} ran past its deadline of {limit_ms} ms \
-         (limits.call_timeout_ms) and was stopped"
-    )]
+    #[error("connector `{connector}`: {call} ran past its deadline of {limit_ms} ms ({limit}) and was stopped")]
     Deadline {
         /// The connector's name.
         connector: String,
         /// The export called.
         call: &'static str,
+        /// The deadline that passed: its manifest key.
+        limit: &'static str,
         /// The deadline.
         limit_ms: u64,
     },
@@ -62,7 +61,15 @@ impl GuestError {
     }
 
     /// Classifies an error returned by wasmtime from a call of `call`.
-    pub fn from_wasmtime(connector: &str, call: &'static str, limit_ms: u64, e: wasmtime::Error) -> GuestError {
+    /// `deadline` is the deadline in force (its manifest key and value), and
+    /// `max_page_bytes` the bound on what the host copies out of the guest per call.
+    pub fn from_wasmtime(
+        connector: &str,
+        call: &'static str,
+        deadline: (&'static str, u64),
+        max_page_bytes: u64,
+        e: wasmtime::Error,
+    ) -> GuestError {
         let connector = connector.to_string();
         if let Some(limit) = e.downcast_ref::<crate::capabilities::limits::LimitExceeded>() {
             return GuestError::Limit { connector, call, detail: limit.to_string() };
@@ -70,8 +77,20 @@ impl GuestError {
         if let Some(full) = e.downcast_ref::<crate::capabilities::state::StateFull>() {
             return GuestError::Limit { connector, call, detail: full.to_string() };
         }
+        // wasmtime's error for this is private; its message is its API.
+        if format!("{e:#}").contains("fuel allocated for hostcalls has been exhausted") {
+            return GuestError::Limit {
+                connector,
+                call,
+                detail: format!(
+                    "it passed more than limits.max_page_bytes ({max_page_bytes} bytes) to the host in one call"
+                ),
+            };
+        }
         match e.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => GuestError::Deadline { connector, call, limit_ms },
+            Some(wasmtime::Trap::Interrupt) => {
+                GuestError::Deadline { connector, call, limit: deadline.0, limit_ms: deadline.1 }
+            }
             Some(wasmtime::Trap::StackOverflow) => {
                 GuestError::Limit { connector, call, detail: "the guest overflowed its stack (deep recursion)".into() }
             }

@@ -97,8 +97,12 @@ pub async fn run(
     let sandbox = Sandbox::start(engine, component, manifest).await;
     guest_time += t.elapsed();
     match sandbox {
-        Err(StartError::Grant(e)) => error = Some(RunError { kind: "grant".into(), message: e.to_string() }),
-        Err(StartError::Guest(e)) => error = Some(RunError { kind: e.kind().into(), message: e.to_string() }),
+        Err(StartError::Grant(e)) => {
+            error = Some(RunError { kind: "grant".into(), message: e.to_string(), call_ms: None })
+        }
+        Err(StartError::Guest(e)) => {
+            error = Some(RunError { kind: e.kind().into(), message: e.to_string(), call_ms: None })
+        }
         Ok(mut sandbox) => {
             loop {
                 if options.max_pages.is_some_and(|max| pages >= max) {
@@ -111,7 +115,8 @@ pub async fn run(
                 let page = match result {
                     Ok(page) => page,
                     Err(e) => {
-                        error = Some(RunError { kind: e.kind().into(), message: e.to_string() });
+                        let call_ms = Some(ms(sandbox.last_call()));
+                        error = Some(RunError { kind: e.kind().into(), message: e.to_string(), call_ms });
                         break;
                     }
                 };
@@ -129,6 +134,7 @@ pub async fn run(
                                 "connector `{}`: list-drafts returned the cursor it was given (`{next}`); stopping instead of looping",
                                 manifest.name
                             ),
+                            call_ms: None,
                         });
                         break;
                     }
@@ -155,7 +161,7 @@ pub async fn run(
     {
         // A closed pipe (`host run x.wasm | head`) is the reader's choice, not a failure.
         let kind = if e.kind() == std::io::ErrorKind::BrokenPipe { "output_closed" } else { "output" };
-        error = Some(RunError { kind: kind.into(), message: format!("cannot write envelopes: {e}") });
+        error = Some(RunError { kind: kind.into(), message: format!("cannot write envelopes: {e}"), call_ms: None });
     }
 
     RunReport {

@@ -47,12 +47,17 @@ pub struct DirGrant {
 pub struct Limits {
     /// Wall-clock deadline of each guest call, in milliseconds.
     pub call_timeout_ms: u64,
+    /// Wall-clock deadline of a whole run, in milliseconds.
+    pub run_timeout_ms: u64,
     /// Cap on the guest's linear memory, in MiB.
     pub memory_mib: u64,
     /// Records the host asks for per page.
     pub page_size: u32,
     /// Most records a page may hold; a larger page fails the run.
     pub max_records_per_page: u32,
+    /// Most bytes the host copies out of the guest in one call (a page, or one
+    /// import's arguments); past it the call is stopped. Defaults to the memory cap.
+    pub max_page_bytes: u64,
     /// Most bytes the guest may keep in `state`.
     pub state_bytes: usize,
     /// Guest log lines per second (bursts of twice as many are allowed).
@@ -65,9 +70,11 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             call_timeout_ms: 10_000,
+            run_timeout_ms: 3_600_000,
             memory_mib: 256,
             page_size: 1000,
             max_records_per_page: 10_000,
+            max_page_bytes: 256 << 20,
             state_bytes: 1 << 20,
             log_lines_per_second: 100,
             log_line_bytes: 4096,
@@ -252,6 +259,15 @@ impl Manifest {
 pub fn check_limits(l: &Limits) -> Result<(), (&'static str, String)> {
     if l.call_timeout_ms == 0 || l.call_timeout_ms > 3_600_000 {
         return Err(("call_timeout_ms", format!("is {}; it must be from 1 to 3600000", l.call_timeout_ms)));
+    }
+    if l.run_timeout_ms < l.call_timeout_ms || l.run_timeout_ms > 7 * 86_400_000 {
+        return Err((
+            "run_timeout_ms",
+            format!("is {}; it must be from call_timeout_ms ({}) to 604800000", l.run_timeout_ms, l.call_timeout_ms),
+        ));
+    }
+    if l.max_page_bytes < 65_536 || l.max_page_bytes > 4 << 30 {
+        return Err(("max_page_bytes", format!("is {}; it must be from 65536 to 4294967296", l.max_page_bytes)));
     }
     if l.memory_mib == 0 || l.memory_mib > 4096 {
         return Err(("memory_mib", format!("is {}; it must be from 1 to 4096", l.memory_mib)));

@@ -113,6 +113,8 @@ pub struct RunError {
     pub kind: String,
     /// The full message.
     pub message: String,
+    /// How long the failed guest call ran before it ended, in milliseconds.
+    pub call_ms: Option<f64>,
 }
 
 impl RunReport {

@@ -1,23 +1,38 @@
-//! One sandboxed instance of a connector: a fresh store with its caps and deadline,
+//! One sandboxed instance of a connector: a fresh store with its caps and deadlines,
 //! and typed calls of the connector's exports.
+//!
+//! Deadlines are wall-clock and enforced through epoch interruption: every
+//! [`SLICE_TICKS`] ticks the guest yields to the async runtime (so a guest spinning
+//! in a loop cannot keep other connectors off a worker thread), and once the call's
+//! deadline (or the run's, if sooner) has passed it is interrupted instead.
 
-use wasmtime::Store;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::v1;
-use crate::bindings::v1::partner::connector::types::{DraftPage, EnvelopeDraft, PageRequest, SourceRecord};
+use crate::bindings::v1::partner::connector::types::{
+    ConnectorError, DraftPage, EnvelopeDraft, PageRequest, SourceRecord,
+};
 use crate::capabilities::HostState;
 use crate::component::LoadedComponent;
-use crate::engine::Engine;
+use crate::engine::{Engine, SLICE_TICKS};
 use crate::guest_error::GuestError;
 use crate::manifest::Manifest;
+
+const STARTED: &str = "a started sandbox has an instance";
 
 /// A live instance of a connector, for one run.
 pub struct Sandbox {
     store: Store<HostState>,
-    bindings: v1::Connector,
+    bindings: Option<v1::Connector>,
     name: String,
     timeout_ms: u64,
+    run_timeout_ms: u64,
+    run_deadline: Instant,
     max_records: usize,
+    max_page_bytes: u64,
+    last_call: Duration,
 }
 
 /// The sandbox could not be started.
@@ -38,35 +53,55 @@ impl Sandbox {
         component: &LoadedComponent,
         manifest: &Manifest,
     ) -> Result<Sandbox, StartError> {
+        let limits = &manifest.limits;
         let state = HostState::new(manifest)?;
         let mut store = Store::new(engine.wasmtime(), state);
         store.limiter(|s| &mut s.limits);
-        store.epoch_deadline_trap();
-        let timeout_ms = manifest.limits.call_timeout_ms;
-        store.set_epoch_deadline(Engine::ticks(timeout_ms));
-        let bindings = component
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| GuestError::from_wasmtime(&manifest.name, "instantiate", timeout_ms, e))?;
-        Ok(Sandbox {
+        // What the host copies out of the guest in one call (a page of drafts, a log
+        // line, a request) is bounded, so a guest cannot make the host allocate
+        // without end.
+        store.set_hostcall_fuel(usize::try_from(limits.max_page_bytes).unwrap_or(usize::MAX));
+        store.epoch_deadline_callback(|ctx| match ctx.data().deadline {
+            Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
+            _ => Ok(UpdateDeadline::Yield(SLICE_TICKS)),
+        });
+        let mut sandbox = Sandbox {
             store,
-            bindings,
+            bindings: None,
             name: manifest.name.clone(),
-            timeout_ms,
-            max_records: manifest.limits.max_records_per_page as usize,
-        })
+            timeout_ms: limits.call_timeout_ms,
+            run_timeout_ms: limits.run_timeout_ms,
+            run_deadline: Instant::now() + Duration::from_millis(limits.run_timeout_ms),
+            max_records: limits.max_records_per_page as usize,
+            max_page_bytes: limits.max_page_bytes,
+            last_call: Duration::ZERO,
+        };
+        sandbox.arm();
+        let started = Instant::now();
+        let instance = component.pre.instantiate_async(&mut sandbox.store).await;
+        sandbox.last_call = started.elapsed();
+        sandbox.bindings = Some(instance.map_err(|e| sandbox.fail("instantiate", e))?);
+        Ok(sandbox)
     }
 
+    /// Sets the deadline of the next call: its own, or the run's if that is sooner.
     fn arm(&mut self) {
-        self.store.set_epoch_deadline(Engine::ticks(self.timeout_ms));
+        let deadline = (Instant::now() + Duration::from_millis(self.timeout_ms)).min(self.run_deadline);
+        self.store.data_mut().deadline = Some(deadline);
+        self.store.set_epoch_deadline(SLICE_TICKS);
     }
 
     fn fail(&self, call: &'static str, e: wasmtime::Error) -> GuestError {
-        GuestError::from_wasmtime(&self.name, call, self.timeout_ms, e)
+        let run_over = Instant::now() >= self.run_deadline;
+        let limit = if run_over {
+            ("limits.run_timeout_ms", self.run_timeout_ms)
+        } else {
+            ("limits.call_timeout_ms", self.timeout_ms)
+        };
+        GuestError::from_wasmtime(&self.name, call, limit, self.max_page_bytes, e)
     }
 
-    fn refused(&self, call: &'static str, error: v1::partner::connector::types::ConnectorError) -> GuestError {
+    fn refused(&self, call: &'static str, error: ConnectorError) -> GuestError {
         GuestError::Connector { connector: self.name.clone(), call, error }
     }
 
@@ -84,23 +119,35 @@ impl Sandbox {
         Ok(())
     }
 
+    /// How long the last call into the guest took, a failed one included.
+    pub fn last_call(&self) -> Duration {
+        self.last_call
+    }
+
     /// `source-name`.
     pub async fn source_name(&mut self) -> Result<String, GuestError> {
         self.arm();
-        let source = self.bindings.partner_connector_source();
-        source.call_source_name(&mut self.store).await.map_err(|e| self.fail("source-name", e))
+        let started = Instant::now();
+        let result =
+            self.bindings.as_ref().expect(STARTED).partner_connector_source().call_source_name(&mut self.store).await;
+        self.last_call = started.elapsed();
+        result.map_err(|e| self.fail("source-name", e))
     }
 
     /// `list-drafts`: one page as drafts, in one crossing.
     pub async fn list_drafts(&mut self, req: PageRequest) -> Result<DraftPage, GuestError> {
         const CALL: &str = "list-drafts";
         self.arm();
-        let source = self.bindings.partner_connector_source();
-        let page = source
+        let started = Instant::now();
+        let result = self
+            .bindings
+            .as_ref()
+            .expect(STARTED)
+            .partner_connector_source()
             .call_list_drafts(&mut self.store, &req)
-            .await
-            .map_err(|e| self.fail(CALL, e))?
-            .map_err(|e| self.refused(CALL, e))?;
+            .await;
+        self.last_call = started.elapsed();
+        let page = result.map_err(|e| self.fail(CALL, e))?.map_err(|e| self.refused(CALL, e))?;
         self.check_count(CALL, page.drafts.len() + page.skipped.len())?;
         Ok(page)
     }
@@ -109,24 +156,32 @@ impl Sandbox {
     pub async fn get_record(&mut self, id: &str) -> Result<SourceRecord, GuestError> {
         const CALL: &str = "get-record";
         self.arm();
-        let source = self.bindings.partner_connector_source();
-        source
+        let started = Instant::now();
+        let result = self
+            .bindings
+            .as_ref()
+            .expect(STARTED)
+            .partner_connector_source()
             .call_get_record(&mut self.store, id)
-            .await
-            .map_err(|e| self.fail(CALL, e))?
-            .map_err(|e| self.refused(CALL, e))
+            .await;
+        self.last_call = started.elapsed();
+        result.map_err(|e| self.fail(CALL, e))?.map_err(|e| self.refused(CALL, e))
     }
 
     /// `to-envelopes`.
     pub async fn to_envelopes(&mut self, records: &[SourceRecord]) -> Result<Vec<EnvelopeDraft>, GuestError> {
         const CALL: &str = "to-envelopes";
         self.arm();
-        let source = self.bindings.partner_connector_source();
-        let drafts = source
+        let started = Instant::now();
+        let result = self
+            .bindings
+            .as_ref()
+            .expect(STARTED)
+            .partner_connector_source()
             .call_to_envelopes(&mut self.store, records)
-            .await
-            .map_err(|e| self.fail(CALL, e))?
-            .map_err(|e| self.refused(CALL, e))?;
+            .await;
+        self.last_call = started.elapsed();
+        let drafts = result.map_err(|e| self.fail(CALL, e))?.map_err(|e| self.refused(CALL, e))?;
         self.check_count(CALL, drafts.len())?;
         Ok(drafts)
     }

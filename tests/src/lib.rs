@@ -70,3 +70,53 @@ pub fn place(wasm: &str, dir: &Path, name: &str) -> PathBuf {
     std::fs::copy(wasm, &to).unwrap();
     to
 }
+
+/// What a finished `host` process left: its exit code, output, and peak memory.
+pub struct Measured {
+    /// The exit code (`None` if a signal ended it).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error, as text.
+    pub stderr: String,
+    /// The process's peak resident memory, in bytes (`ru_maxrss`).
+    pub peak_rss: u64,
+}
+
+/// Runs `cmd` to its end and measures its peak resident memory.
+// The child is reaped by `wait4`, not `Child::wait`, to read its resource usage.
+#[allow(clippy::zombie_processes)]
+pub fn measured(cmd: &mut Command) -> Measured {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starting the host binary");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).unwrap();
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        err.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills in; the pid is our own child,
+    // reaped here exactly once (std's `Child` does not wait on drop).
+    #[allow(unsafe_code)]
+    let (pid, usage) = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        let pid = libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage);
+        (pid, usage)
+    };
+    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Measured {
+        code,
+        stdout: out.join().unwrap(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
+        peak_rss: usage.ru_maxrss as u64 * 1024,
+    }
+}

@@ -53,64 +53,130 @@ fn probes() -> Vec<SourceRecord> {
     ]
 }
 
+/// Misbehaves as `mode` says; returns only for modes that produce records.
+fn misbehave(mode: &str) -> Result<Vec<SourceRecord>, ConnectorError> {
+    let number = |key: &str, default: u64| config::get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
+    Ok(match mode {
+        "probe" => probes(),
+        "loop" => loop {
+            black_box(());
+        },
+        "recursion" => {
+            #[allow(unconditional_recursion)]
+            fn down(n: u64) -> u64 {
+                black_box(n) + down(black_box(n + 1))
+            }
+            vec![record("deep", down(0).to_string())]
+        }
+        "alloc" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(black_box(vec![1u8; 1 << 20]));
+            }
+        }
+        "huge-page" => (0..number("count", 10_000_000)).map(|i| record(&i.to_string(), "{}".into())).collect(),
+        "huge-string" => {
+            let mib = number("mib", 1024) as usize;
+            vec![record("huge", format!("\"{}\"", "x".repeat(mib << 20)))]
+        }
+        "long-id" => vec![record(&"i".repeat(number("len", 1 << 20) as usize), "{}".into())],
+        "bad-utf8" => {
+            // Invalid UTF-8 in a `string`: the canonical ABI does not allow it, so
+            // the host must refuse to lift it.
+            #[allow(unsafe_code)]
+            let bad = unsafe { String::from_utf8_unchecked(vec![b'{', 0xff, 0xfe, b'}']) };
+            vec![record("bad", bad)]
+        }
+        "panic" => panic!("the probe panicked on purpose"),
+        "error" => {
+            return Err(ConnectorError::Api(ApiError { status: 503, message: "upstream unavailable".into() }));
+        }
+        "log" => {
+            for i in 0..10_000 {
+                log::log(log::Level::Info, &format!("line {i} \u{1b}[31mred\u{1b}[0m"));
+            }
+            println!("from stdout");
+            vec![record("one", "{}".into())]
+        }
+        "log-huge" => {
+            log::log(log::Level::Info, &"y".repeat(number("mib", 512) as usize * (1 << 20)));
+            vec![record("one", "{}".into())]
+        }
+        "bad-raw" => vec![
+            record("good", json!({"ok": true}).to_string()),
+            record("not-json", "{not json".into()),
+            record("", json!({"empty": "id"}).to_string()),
+            record("number", "42".into()),
+        ],
+        "forge-raw" => vec![record(
+            "forged",
+            json!({"raw_sha256": "0".repeat(64), "source": "forged", "collected_at": "1970-01-01T00:00:00Z"})
+                .to_string(),
+        )],
+        other => return Err(ConnectorError::InvalidConfig(format!("unknown mode `{other}`"))),
+    })
+}
+
+/// Which export misbehaves (`list`, `to-envelopes` or `get-record`) and how.
+fn hostile_in(export: &str) -> Option<String> {
+    let mode = config::get("mode").unwrap_or_else(|| "probe".into());
+    let target = config::get("in").unwrap_or_else(|| "list".into());
+    (target == export).then_some(mode)
+}
+
+fn fine(n: u32) -> Vec<SourceRecord> {
+    (0..2).map(|i| record(&format!("p{n}-r{i}"), json!({"page": n, "i": i}).to_string())).collect()
+}
+
 impl Connector for Probe {
     fn source_name() -> String {
         "probe".into()
     }
 
     fn list_records(req: PageRequest) -> Result<Page, ConnectorError> {
-        let mode = config::get("mode").unwrap_or_else(|| "probe".into());
-        let records = match mode.as_str() {
-            "probe" => probes(),
-            "loop" => loop {
-                black_box(());
-            },
-            "alloc" => {
-                let mut hoard: Vec<Vec<u8>> = Vec::new();
-                loop {
-                    hoard.push(black_box(vec![1u8; 1 << 20]));
-                }
+        let page: u32 = req.cursor.as_deref().unwrap_or("0").parse().unwrap_or(0);
+        let next = Some((page + 1).to_string());
+        let mode = config::get("mode");
+        if mode.as_deref() == Some("pages") {
+            // Three pages of two records; the cursor is the page number.
+            return Ok(Page { records: fine(page), next_cursor: next.filter(|_| page < 2), skipped: vec![] });
+        }
+        if mode.as_deref() == Some("fail-second-page") {
+            if page > 0 {
+                return Err(ConnectorError::Timeout("the second page timed out".into()));
             }
-            "panic" => panic!("the probe panicked on purpose"),
-            "error" => {
-                return Err(ConnectorError::Api(ApiError { status: 503, message: "upstream unavailable".into() }));
-            }
-            "log" => {
-                for i in 0..10_000 {
-                    log::log(log::Level::Info, &format!("line {i} \u{1b}[31mred\u{1b}[0m"));
-                }
-                println!("from stdout");
-                vec![record("one", "{}".into())]
-            }
-            "bad-raw" => vec![
-                record("good", json!({"ok": true}).to_string()),
-                record("not-json", "{not json".into()),
-                record("", json!({"empty": "id"}).to_string()),
-                record("number", "42".into()),
-            ],
-            "pages" => {
-                // Three pages of two records; the cursor is the page number.
-                let n: u32 = req.cursor.as_deref().unwrap_or("0").parse().unwrap_or(0);
-                let records = (0..2).map(|i| record(&format!("p{n}-r{i}"), json!({"page": n, "i": i}).to_string()));
-                let next = (n < 2).then(|| (n + 1).to_string());
-                return Ok(Page { records: records.collect(), next_cursor: next, skipped: vec![] });
-            }
-            "fail-second-page" => {
-                if req.cursor.is_some() {
-                    return Err(ConnectorError::Timeout("the second page timed out".into()));
-                }
-                return Ok(Page {
-                    records: vec![record("first", "{}".into())],
-                    next_cursor: Some("2".into()),
-                    skipped: vec![],
-                });
-            }
-            other => return Err(ConnectorError::InvalidConfig(format!("unknown mode `{other}`"))),
+            return Ok(Page {
+                records: vec![record("first", "{}".into())],
+                next_cursor: Some("2".into()),
+                skipped: vec![],
+            });
+        }
+        // With `after_pages = N`, the first N pages are well-behaved.
+        let after: u32 = config::get("after_pages").and_then(|v| v.parse().ok()).unwrap_or(0);
+        if page < after {
+            return Ok(Page { records: fine(page), next_cursor: next, skipped: vec![] });
+        }
+        let records = match hostile_in("list") {
+            Some(mode) => misbehave(&mode)?,
+            None => fine(page),
         };
         Ok(Page { records, next_cursor: None, skipped: vec![] })
     }
 
+    fn get_record(id: String) -> Result<SourceRecord, ConnectorError> {
+        match hostile_in("get-record") {
+            Some(mode) => misbehave(&mode)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ConnectorError::NotFound(format!("no record `{id}`"))),
+            None => Ok(record(&id, "{}".into())),
+        }
+    }
+
     fn to_envelopes(records: Vec<SourceRecord>) -> Result<Vec<EnvelopeDraft>, ConnectorError> {
+        if let Some(mode) = hostile_in("to-envelopes") {
+            misbehave(&mode)?;
+        }
         let forge = config::get("forge").is_some();
         Ok(records
             .into_iter()
