@@ -125,7 +125,7 @@ impl Inspection {
         let _ = writeln!(s, "  memory_mib            {}", l.memory_mib);
         let _ = writeln!(s, "  page_size             {}", l.page_size);
         let _ = writeln!(s, "  max_records_per_page  {}", l.max_records_per_page);
-        let _ = writeln!(s, "  max_page_bytes        {}", l.max_page_bytes);
+        let _ = writeln!(s, "  max_page_bytes        {}", l.page_bytes());
         let _ = writeln!(s, "  state_bytes           {}", l.state_bytes);
         let _ = writeln!(s, "  log_lines_per_second  {}", l.log_lines_per_second);
         let _ = writeln!(s, "  log_line_bytes        {}", l.log_line_bytes);

@@ -56,14 +56,22 @@ pub struct Limits {
     /// Most records a page may hold; a larger page fails the run.
     pub max_records_per_page: u32,
     /// Most bytes the host copies out of the guest in one call (a page, or one
-    /// import's arguments); past it the call is stopped. Defaults to the memory cap.
-    pub max_page_bytes: u64,
+    /// import's arguments); past it the call is stopped. Unset, it is the memory
+    /// cap: a guest cannot hand over more than it can hold. See [`Limits::page_bytes`].
+    pub max_page_bytes: Option<u64>,
     /// Most bytes the guest may keep in `state`.
     pub state_bytes: usize,
     /// Guest log lines per second (bursts of twice as many are allowed).
     pub log_lines_per_second: u32,
     /// Longest guest log line kept, in bytes; longer lines are cut.
     pub log_line_bytes: usize,
+}
+
+impl Limits {
+    /// The bound on what the host copies out of the guest in one call, in bytes.
+    pub fn page_bytes(&self) -> u64 {
+        self.max_page_bytes.unwrap_or(self.memory_mib << 20)
+    }
 }
 
 impl Default for Limits {
@@ -74,7 +82,7 @@ impl Default for Limits {
             memory_mib: 256,
             page_size: 1000,
             max_records_per_page: 10_000,
-            max_page_bytes: 256 << 20,
+            max_page_bytes: None,
             state_bytes: 1 << 20,
             log_lines_per_second: 100,
             log_line_bytes: 4096,
@@ -266,8 +274,10 @@ pub fn check_limits(l: &Limits) -> Result<(), (&'static str, String)> {
             format!("is {}; it must be from call_timeout_ms ({}) to 604800000", l.run_timeout_ms, l.call_timeout_ms),
         ));
     }
-    if l.max_page_bytes < 65_536 || l.max_page_bytes > 4 << 30 {
-        return Err(("max_page_bytes", format!("is {}; it must be from 65536 to 4294967296", l.max_page_bytes)));
+    if let Some(bytes) = l.max_page_bytes
+        && !(65_536..=4 << 30).contains(&bytes)
+    {
+        return Err(("max_page_bytes", format!("is {bytes}; it must be from 65536 to 4294967296")));
     }
     if l.memory_mib == 0 || l.memory_mib > 4096 {
         return Err(("memory_mib", format!("is {}; it must be from 1 to 4096", l.memory_mib)));

@@ -60,7 +60,7 @@ impl Sandbox {
         // What the host copies out of the guest in one call (a page of drafts, a log
         // line, a request) is bounded, so a guest cannot make the host allocate
         // without end.
-        store.set_hostcall_fuel(usize::try_from(limits.max_page_bytes).unwrap_or(usize::MAX));
+        store.set_hostcall_fuel(usize::try_from(limits.page_bytes()).unwrap_or(usize::MAX));
         store.epoch_deadline_callback(|ctx| match ctx.data().deadline {
             Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
             _ => Ok(UpdateDeadline::Yield(SLICE_TICKS)),
@@ -73,7 +73,7 @@ impl Sandbox {
             run_timeout_ms: limits.run_timeout_ms,
             run_deadline: Instant::now() + Duration::from_millis(limits.run_timeout_ms),
             max_records: limits.max_records_per_page as usize,
-            max_page_bytes: limits.max_page_bytes,
+            max_page_bytes: limits.page_bytes(),
             last_call: Duration::ZERO,
         };
         sandbox.arm();

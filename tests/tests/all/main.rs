@@ -7,4 +7,5 @@ mod errors;
 mod file_connector;
 mod jcs;
 mod sandbox;
+mod schemas;
 mod sealing;
