@@ -40,7 +40,9 @@ Exit codes:
   4  the connector returned an error (connector-error)
   5  the connector hit a limit (deadline, memory, output size) and was stopped
   6  the connector trapped (panicked)
-  7  `validate` found invalid envelopes";
+  7  `validate` found invalid envelopes
+  8  the store failed: it cannot be opened, is corrupt or from a newer host, is
+     read-only, or is full (the page in progress is not committed)";
 
 /// A `host` command.
 #[derive(Debug, Subcommand)]
@@ -55,6 +57,26 @@ pub enum Command {
     /// Check a JSON Lines file of envelopes against the envelope schema and recompute
     /// every raw_sha256.
     Validate(ValidateArgs),
+    /// List the store's queue of published changes, in order, as JSON Lines; or
+    /// acknowledge what a consumer has taken (`--ack SEQ`).
+    Queue(QueueArgs),
+}
+
+/// `host queue`.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// The store.
+    #[arg(long, value_name = "URL", default_value = crate::store::DEFAULT_URL)]
+    pub store: String,
+    /// List entries after this sequence number.
+    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    pub after: i64,
+    /// List at most N entries.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: i64,
+    /// Mark every entry up to and including SEQ as consumed, and list nothing.
+    #[arg(long, value_name = "SEQ")]
+    pub ack: Option<i64>,
 }
 
 /// Where the component and its grants come from.
@@ -93,6 +115,11 @@ pub struct RunArgs {
     /// Stop after N pages.
     #[arg(long, value_name = "N")]
     pub max_pages: Option<u64>,
+    /// Ingest into a store: envelopes are upserted, changed ones queued, and each
+    /// page's cursor and state committed with it; envelopes go to stdout only with
+    /// --out. Without URL: sqlite:.host/state.db
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = crate::store::DEFAULT_URL)]
+    pub store: Option<String>,
 }
 
 /// `host get`.
@@ -153,6 +180,9 @@ pub enum CliError {
     /// `validate` found invalid envelopes.
     #[error("{0} of the envelopes are invalid")]
     Invalid(u64),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Reading or writing a file failed.
     #[error("{what}: {source}")]
     Io {
@@ -172,6 +202,7 @@ impl CliError {
             CliError::Guest(e) => guest_exit_code(e.kind()),
             CliError::RunFailed { kind, .. } => guest_exit_code(kind),
             CliError::Invalid(_) => 7,
+            CliError::Store(_) => 8,
             CliError::Engine(_) | CliError::Io { .. } => 1,
         }
     }
@@ -183,6 +214,7 @@ fn guest_exit_code(kind: &str) -> i32 {
         "limit_exceeded" => 5,
         "trap" => 6,
         "grant" => 3,
+        "store" => 8,
         _ => 1,
     }
 }
@@ -195,6 +227,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Get(args) => get_cmd(cache_dir, args).await,
         Command::Inspect(args) => inspect_cmd(cache_dir, args).await,
         Command::Validate(args) => validate_cmd(&args.file),
+        Command::Queue(args) => queue_cmd(args).await,
     }
 }
 
@@ -246,14 +279,21 @@ async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliErr
             manifest.limits.max_records_per_page
         )));
     }
-    let sink = match &args.out {
-        Some(path) => JsonlSink::file(path)
-            .map_err(|source| CliError::Io { what: format!("cannot create {}", path.display()), source })?,
-        None => JsonlSink::stdout(),
+    let store = match &args.store {
+        Some(url) => Some(crate::store::Store::open(url).await?),
+        None => None,
+    };
+    let jsonl = match &args.out {
+        Some(path) => Some(
+            JsonlSink::file(path)
+                .map_err(|source| CliError::Io { what: format!("cannot create {}", path.display()), source })?,
+        ),
+        None if store.is_none() => Some(JsonlSink::stdout()),
+        None => None,
     };
     let options = RunOptions { page_size: args.limit, cursor: args.cursor, max_pages: args.max_pages, progress: false }
         .with_progress_if_terminal();
-    let report = ingest::run(&engine, &component, &manifest, &options, sink).await;
+    let report = ingest::run_into(&engine, &component, &manifest, &options, ingest::Output { jsonl, store }).await;
     eprintln!("{}", report.summary());
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report).expect("a report serialises");
@@ -281,7 +321,7 @@ async fn get_cmd(cache_dir: Option<PathBuf>, args: GetArgs) -> Result<(), CliErr
     let mut sealer = Sealer::new(&manifest.source, &stamp);
     let mut out = Vec::new();
     for draft in &drafts {
-        sealer.seal_into(draft, &mut out).map_err(|r| CliError::RunFailed {
+        sealer.seal_into(draft, &mut out).map(drop).map_err(|r| CliError::RunFailed {
             kind: "rejected".into(),
             message: format!("record `{}` cannot be sealed: {}", r.record_id, r.reason),
         })?;
@@ -308,6 +348,27 @@ async fn inspect_cmd(cache_dir: Option<PathBuf>, args: InspectArgs) -> Result<()
         println!("{}", serde_json::to_string_pretty(&info).expect("an inspection serialises"));
     } else {
         print!("{}", info.to_text());
+    }
+    Ok(())
+}
+
+async fn queue_cmd(args: QueueArgs) -> Result<(), CliError> {
+    let store = crate::store::Store::open(&args.store).await?;
+    if let Some(seq) = args.ack {
+        let n = store.ack(seq, &crate::envelope::seal::now_rfc3339()).await?;
+        eprintln!("acknowledged {n} entries up to {seq}");
+        return Ok(());
+    }
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for e in store.queue(args.after, args.limit).await? {
+        let line = serde_json::to_string(&e).expect("a queue entry serialises");
+        if let Err(e) = writeln!(out, "{line}") {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(CliError::Io { what: "cannot write to standard output".into(), source: e });
+        }
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ use crate::manifest::Manifest;
 use crate::report::{ComponentInfo, Durations, GuestLog, MAX_PROBLEMS, Problem, RunError, RunReport, RunStatus};
 use crate::sandbox::{Sandbox, StartError};
 use crate::sink::JsonlSink;
+use crate::store::{DeadLetter, PageCommit, SealedRecord, Store};
 
 /// How to run.
 #[derive(Clone, Debug, Default)]
@@ -42,10 +43,21 @@ impl RunOptions {
     }
 }
 
+/// Where a run's envelopes go: JSON Lines, the store, or both.
+pub struct Output {
+    /// Every sealed envelope as JSON Lines.
+    pub jsonl: Option<JsonlSink>,
+    /// The store: changed envelopes upserted and queued, cursor and state kept.
+    pub store: Option<Store>,
+}
+
 struct PageMsg {
     drafts: Vec<EnvelopeDraft>,
     skipped: Vec<SkippedRecord>,
     collected_at: String,
+    /// The cursor after this page, and the guest's state after it: committed with it.
+    next_cursor: Option<String>,
+    state: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Default)]
@@ -53,10 +65,14 @@ struct SealStats {
     published: u64,
     rejected: u64,
     skipped: u64,
+    unchanged: u64,
+    deduplicated: u64,
+    dead_lettered: u64,
     problems: Vec<Problem>,
     seal: Duration,
     write: Duration,
-    write_error: Option<std::io::Error>,
+    commit: Duration,
+    write_error: Option<String>,
 }
 
 /// Runs `component` once under `manifest`, writing envelopes to `sink`, and reports.
@@ -68,6 +84,19 @@ pub async fn run(
     options: &RunOptions,
     sink: JsonlSink,
 ) -> RunReport {
+    run_into(engine, component, manifest, options, Output { jsonl: Some(sink), store: None }).await
+}
+
+/// Runs `component` once under `manifest` into `output`, and reports. With a store,
+/// the run starts from the stored cursor (unless `options.cursor` says otherwise)
+/// and commits each page, its cursor and the guest's state in one transaction.
+pub async fn run_into(
+    engine: &Engine,
+    component: &LoadedComponent,
+    manifest: &Manifest,
+    options: &RunOptions,
+    output: Output,
+) -> RunReport {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let stamp = ConnectorStamp {
@@ -75,35 +104,62 @@ pub async fn run(
         digest: component.digest.clone(),
         package: component.package().to_string(),
     };
+    let mut error = None;
+    let mut cursor = options.cursor.clone();
+    let mut stored_state = Default::default();
+    if let Some(store) = &output.store {
+        let loaded = async {
+            if cursor.is_none() {
+                cursor = store.cursor(&manifest.name).await?;
+            }
+            stored_state = store.state(&manifest.name).await?;
+            Ok::<_, crate::store::StoreError>(())
+        };
+        if let Err(e) = loaded.await {
+            error = Some(RunError { kind: "store".into(), message: e.to_string(), call_ms: None });
+        }
+    }
+    let store = output.store.clone();
     let (tx, rx) = mpsc::channel::<PageMsg>(2);
     let sealer = Sealer::new(&manifest.source, &stamp);
     let progress = options.progress;
+    let target = Target {
+        jsonl: output.jsonl,
+        store: output.store,
+        connector: manifest.name.clone(),
+        source: manifest.source.clone(),
+        digest: component.digest.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    };
     let sealer_thread = std::thread::Builder::new()
         .name("sealer".into())
-        .spawn(move || seal_pages(sealer, sink, rx, progress))
+        .spawn(move || seal_pages(sealer, target, rx, progress))
         .expect("spawning the sealer thread");
 
     let mut guest_time = Duration::ZERO;
     let mut pages = 0u64;
     let mut fetched = 0u64;
-    let mut cursor = options.cursor.clone();
-    let mut error = None;
     let mut log_counts = (0, 0);
     let mut http_denied = 0;
     let mut peak_memory = 0;
     let page_size = options.page_size.unwrap_or(manifest.limits.page_size);
 
     let t = Instant::now();
-    let sandbox = Sandbox::start(engine, component, manifest).await;
+    let sandbox = match error {
+        Some(_) => None,
+        None => Some(Sandbox::start(engine, component, manifest).await),
+    };
     guest_time += t.elapsed();
     match sandbox {
-        Err(StartError::Grant(e)) => {
+        None => {}
+        Some(Err(StartError::Grant(e))) => {
             error = Some(RunError { kind: "grant".into(), message: e.to_string(), call_ms: None })
         }
-        Err(StartError::Guest(e)) => {
+        Some(Err(StartError::Guest(e))) => {
             error = Some(RunError { kind: e.kind().into(), message: e.to_string(), call_ms: None })
         }
-        Ok(mut sandbox) => {
+        Some(Ok(mut sandbox)) => {
+            sandbox.load_state(std::mem::take(&mut stored_state));
             loop {
                 if options.max_pages.is_some_and(|max| pages >= max) {
                     break;
@@ -122,7 +178,13 @@ pub async fn run(
                 };
                 pages += 1;
                 fetched += page.drafts.len() as u64;
-                let msg = PageMsg { drafts: page.drafts, skipped: page.skipped, collected_at: now_rfc3339() };
+                let msg = PageMsg {
+                    drafts: page.drafts,
+                    skipped: page.skipped,
+                    collected_at: now_rfc3339(),
+                    next_cursor: page.next_cursor.clone(),
+                    state: sandbox.state().state.values().clone(),
+                };
                 if tx.send(msg).await.is_err() {
                     break; // the sealer stopped: the sink failed; it reports why
                 }
@@ -153,18 +215,17 @@ pub async fn run(
     }
     drop(tx);
     let stats = sealer_thread.join().unwrap_or_else(|_| SealStats {
-        write_error: Some(std::io::Error::other("the sealer thread panicked")),
+        write_error: Some("output: the sealer thread panicked".into()),
         ..SealStats::default()
     });
     if let Some(e) = &stats.write_error
         && error.is_none()
     {
-        // A closed pipe (`host run x.wasm | head`) is the reader's choice, not a failure.
-        let kind = if e.kind() == std::io::ErrorKind::BrokenPipe { "output_closed" } else { "output" };
-        error = Some(RunError { kind: kind.into(), message: format!("cannot write envelopes: {e}"), call_ms: None });
+        let (kind, message) = e.split_once(": ").unwrap_or(("output", e));
+        error = Some(RunError { kind: kind.into(), message: message.into(), call_ms: None });
     }
 
-    RunReport {
+    let report = RunReport {
         status: if error.is_some() { RunStatus::Failed } else { RunStatus::Ok },
         connector: manifest.name.clone(),
         source: manifest.source.clone(),
@@ -181,6 +242,10 @@ pub async fn run(
         published: stats.published,
         rejected: stats.rejected,
         skipped: stats.skipped,
+        skipped_unchanged: stats.unchanged,
+        deduplicated: stats.deduplicated,
+        dead_lettered: stats.dead_lettered,
+        store: store.as_ref().map(|s| s.url().to_string()),
         next_cursor: cursor,
         durations_ms: Durations {
             total: ms(started.elapsed()),
@@ -188,26 +253,51 @@ pub async fn run(
             guest: ms(guest_time),
             seal: ms(stats.seal),
             write: ms(stats.write),
+            commit: ms(stats.commit),
         },
         problems: stats.problems,
         guest_log: GuestLog { lines: log_counts.0, dropped: log_counts.1 },
         http_denied,
         peak_guest_memory_bytes: peak_memory,
         error,
+    };
+    if let Some(store) = &store {
+        let json = serde_json::to_string(&report).expect("a report serialises");
+        let status = if report.error.is_some() { "failed" } else { "ok" };
+        if let Err(e) =
+            store.record_run(&report.connector, status, &report.started_at, &report.finished_at, &json).await
+        {
+            tracing::warn!("cannot keep the run report in the store: {e}");
+        }
     }
+    report
 }
 
-/// The sealer thread: seals each page, writes it whole, counts.
-fn seal_pages(mut sealer: Sealer, mut sink: JsonlSink, mut rx: mpsc::Receiver<PageMsg>, progress: bool) -> SealStats {
+/// Where the sealer thread puts each page.
+struct Target {
+    jsonl: Option<JsonlSink>,
+    store: Option<Store>,
+    connector: String,
+    source: String,
+    digest: String,
+    runtime: tokio::runtime::Handle,
+}
+
+/// The sealer thread: seals each page, writes it whole (and commits it with its
+/// cursor and state, with a store), counts.
+fn seal_pages(mut sealer: Sealer, mut target: Target, mut rx: mpsc::Receiver<PageMsg>, progress: bool) -> SealStats {
     let mut stats = SealStats::default();
     let mut buf = Vec::with_capacity(1 << 20);
+    let mut sealed: Vec<(usize, usize, [u8; 64])> = Vec::new();
     let started = Instant::now();
     let mut shown = Instant::now();
     let mut pages = 0u64;
     while let Some(page) = rx.blocking_recv() {
         let t = Instant::now();
-        sealer.set_collected_at(page.collected_at);
+        sealer.set_collected_at(page.collected_at.clone());
         buf.clear();
+        sealed.clear();
+        let mut dead_letters = Vec::new();
         for skipped in page.skipped {
             stats.skipped += 1;
             tracing::warn!(location = %skipped.locator, "connector skipped a record: {}", skipped.reason);
@@ -215,30 +305,83 @@ fn seal_pages(mut sealer: Sealer, mut sink: JsonlSink, mut rx: mpsc::Receiver<Pa
                 stats.problems.push(Problem { kind: "skipped", location: skipped.locator, reason: skipped.reason });
             }
         }
-        for draft in &page.drafts {
+        for (i, draft) in page.drafts.iter().enumerate() {
+            let start = buf.len();
             match sealer.seal_into(draft, &mut buf) {
-                Ok(()) => stats.published += 1,
+                Ok(hash) => sealed.push((i, start, hash)),
                 Err(r) => {
                     stats.rejected += 1;
                     tracing::warn!(record_id = %r.record_id, "rejected a record: {}", r.reason);
+                    if target.store.is_some() {
+                        dead_letters.push(DeadLetter {
+                            record_id: draft.record_id.clone(),
+                            reason: r.reason.clone(),
+                            draft: crate::envelope::seal::draft_to_json(draft),
+                        });
+                    }
                     if stats.problems.len() < MAX_PROBLEMS {
                         stats.problems.push(Problem { kind: "rejected", location: r.record_id, reason: r.reason });
                     }
                 }
             }
         }
-        let sealed = Instant::now();
-        stats.seal += sealed - t;
-        if let Err(e) = sink.write_page(&buf) {
-            stats.write_error = Some(e);
+        let done = Instant::now();
+        stats.seal += done - t;
+
+        if let Some(store) = &target.store {
+            let records = sealed
+                .iter()
+                .enumerate()
+                .map(|(n, (i, start, hash))| {
+                    let end = sealed.get(n + 1).map_or(buf.len(), |next| next.1);
+                    SealedRecord {
+                        record_id: &page.drafts[*i].record_id,
+                        raw_sha256: std::str::from_utf8(hash).expect("hex is ASCII"),
+                        envelope: &buf[*start..end - 1],
+                    }
+                })
+                .collect();
+            let commit = PageCommit {
+                connector: &target.connector,
+                source: &target.source,
+                digest: &target.digest,
+                records,
+                dead_letters,
+                cursor: page.next_cursor.as_deref(),
+                state: &page.state,
+                now: &page.collected_at,
+            };
+            match target.runtime.block_on(store.commit_page(commit)) {
+                Ok((outcome, took)) => {
+                    stats.published += outcome.published;
+                    stats.unchanged += outcome.unchanged;
+                    stats.deduplicated += outcome.deduplicated;
+                    stats.dead_lettered += outcome.dead_lettered;
+                    stats.commit += took;
+                }
+                Err(e) => {
+                    stats.write_error = Some(format!("store: {e}"));
+                    break;
+                }
+            }
+        } else {
+            stats.published += sealed.len() as u64;
+        }
+        let committed = Instant::now();
+        if let Some(sink) = &mut target.jsonl
+            && let Err(e) = sink.write_page(&buf)
+        {
+            // A closed pipe (`host run x.wasm | head`) is the reader's choice, not a failure.
+            let kind = if e.kind() == std::io::ErrorKind::BrokenPipe { "output_closed" } else { "output" };
+            stats.write_error = Some(format!("{kind}: cannot write envelopes: {e}"));
             break;
         }
-        stats.write += sealed.elapsed();
+        stats.write += committed.elapsed();
         pages += 1;
         if progress && shown.elapsed() > Duration::from_millis(200) {
             shown = Instant::now();
-            let rate = stats.published as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            eprint!("\r\x1b[2K  {} records, {pages} pages, {rate:.0} records/s", stats.published);
+            let rate = (stats.published + stats.unchanged) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            eprint!("\r\x1b[2K  {} records, {pages} pages, {rate:.0} records/s", stats.published + stats.unchanged);
         }
     }
     if progress && pages > 0 {

@@ -21,4 +21,5 @@ pub mod manifest;
 pub mod report;
 pub mod sandbox;
 pub mod sink;
+pub mod store;
 pub mod validate;

@@ -38,6 +38,14 @@ pub struct RunReport {
     pub rejected: u64,
     /// Items the connector could not read as records (a malformed line).
     pub skipped: u64,
+    /// With a store: sealed records whose hash had not changed (not published again).
+    pub skipped_unchanged: u64,
+    /// With a store: changes already queued (a page committed again after a crash).
+    pub deduplicated: u64,
+    /// With a store: refused drafts kept as dead letters.
+    pub dead_lettered: u64,
+    /// The store the run wrote to, if any.
+    pub store: Option<String>,
     /// The cursor to resume from (`--cursor`); absent when the source was read to its end.
     pub next_cursor: Option<String>,
     /// Where the time went, in milliseconds.
@@ -83,6 +91,8 @@ pub struct Durations {
     pub seal: f64,
     /// Writing envelopes.
     pub write: f64,
+    /// Committing pages to the store.
+    pub commit: f64,
 }
 
 /// A record that was not published.
@@ -135,6 +145,12 @@ impl RunReport {
             if self.pages == 1 { "" } else { "s" },
             self.durations_ms.total,
         );
+        if self.store.is_some() {
+            s.push_str(&format!(
+                "; {} unchanged, {} dead-lettered, {} deduplicated",
+                self.skipped_unchanged, self.dead_lettered, self.deduplicated
+            ));
+        }
         if let Some(c) = &self.next_cursor {
             s.push_str(&format!("; resume with --cursor '{c}'"));
         }

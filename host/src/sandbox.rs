@@ -186,6 +186,11 @@ impl Sandbox {
         Ok(drafts)
     }
 
+    /// Gives the guest the state an earlier run left.
+    pub fn load_state(&mut self, values: std::collections::BTreeMap<String, String>) {
+        self.store.data_mut().state.load(values);
+    }
+
     /// The host state of the sandbox (log counts, state, peak memory).
     pub fn state(&self) -> &HostState {
         self.store.data()

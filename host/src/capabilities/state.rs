@@ -31,6 +31,12 @@ impl StateCap {
         StateCap { values: BTreeMap::new(), bytes: 0, limit: limits.state_bytes }
     }
 
+    /// Replaces the state with `values` (kept from an earlier run).
+    pub fn load(&mut self, values: BTreeMap<String, String>) {
+        self.bytes = values.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.values = values;
+    }
+
     /// The values the guest left, for the host to keep.
     pub fn values(&self) -> &BTreeMap<String, String> {
         &self.values

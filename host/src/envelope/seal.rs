@@ -91,16 +91,17 @@ impl Sealer {
     }
 
     /// Seals `draft` and appends the envelope as one line of JSON (with its newline)
-    /// to `out`. On refusal `out` is left as it was.
-    pub fn seal_into(&mut self, draft: &EnvelopeDraft, out: &mut Vec<u8>) -> Result<(), Rejection> {
+    /// to `out`; returns its `raw_sha256` (lowercase hex). On refusal `out` is left
+    /// as it was.
+    pub fn seal_into(&mut self, draft: &EnvelopeDraft, out: &mut Vec<u8>) -> Result<[u8; 64], Rejection> {
         let reject = |reason: String| Rejection { record_id: quote(&draft.record_id), reason };
 
         self.canon.clear();
         let kind = canonical::canonicalize_str(&draft.raw, &mut self.canon)
             .map_err(|e| reject(format!("raw is not JSON: {e}")))?;
-        let mut hash = [0u8; 64];
-        hex::encode_to_slice(Sha256::digest(&self.canon), &mut hash).expect("64 hex digits for 32 bytes");
-        let hash = std::str::from_utf8(&hash).expect("hex is ASCII");
+        let mut hash_hex = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(&self.canon), &mut hash_hex).expect("64 hex digits for 32 bytes");
+        let hash = std::str::from_utf8(&hash_hex).expect("hex is ASCII");
 
         let metadata = match &draft.metadata {
             None => None,
@@ -139,7 +140,7 @@ impl Sealer {
             }
             self.check_whole = false;
         }
-        Ok(())
+        Ok(hash_hex)
     }
 
     /// Writes the envelope up to and including `raw`, in the seed's field order.
@@ -227,6 +228,25 @@ fn set_str(map: &mut Map<String, Value>, key: &str, value: &str) {
             map.insert(key.into(), Value::String(value.to_string()));
         }
     }
+}
+
+/// A draft as JSON, kept with a dead letter so that it can be sealed again later.
+pub fn draft_to_json(d: &EnvelopeDraft) -> String {
+    json!({
+        "record_id": d.record_id,
+        "record_type": record_type(d.record_type),
+        "source_instance": d.source_instance,
+        "provenance": {
+            "uri": d.provenance.uri,
+            "etag": d.provenance.etag,
+            "last_modified": d.provenance.last_modified,
+            "author": d.provenance.author,
+        },
+        "acl_tags": d.acl_tags,
+        "raw": d.raw,
+        "metadata": d.metadata,
+    })
+    .to_string()
 }
 
 /// The envelope's spelling of a record type.

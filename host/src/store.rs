@@ -1,0 +1,436 @@
+//! The embedded store: sealed envelopes with change detection, the queue of
+//! published changes, cursors and connector state, dead letters, and run reports.
+//!
+//! The default is SQLite (`sqlite:.host/state.db`): a file, nothing to install. The
+//! SQL is kept portable (`$n` placeholders, `ON CONFLICT`), so that a PostgreSQL
+//! backend can share it; only the DDL of [`migrations`] is per backend.
+//!
+//! A page is committed in **one transaction**: its envelopes, its queue entries, its
+//! dead letters, the cursor after it and the connector's state. A crash before the
+//! commit loses the page (and the next run reads it again from the stored cursor);
+//! a crash after it loses nothing. Re-publishing is idempotent: the queue holds one
+//! row per `(source, record_id, raw_sha256)`.
+
+pub mod migrations;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+
+/// The default store URL.
+pub const DEFAULT_URL: &str = "sqlite:.host/state.db";
+
+/// A store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no backend this host has.
+    #[error("store URL `{0}` is not supported: use sqlite:PATH (PostgreSQL comes later)")]
+    Unsupported(String),
+    /// The database could not be opened.
+    #[error("cannot open the store {url}: {source}")]
+    Open {
+        /// The store URL.
+        url: String,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// The database file is damaged.
+    #[error("the store {url} is corrupt ({detail}); it was left as it is: restore it from a backup or move it away")]
+    Corrupt {
+        /// The store URL.
+        url: String,
+        /// What SQLite reported.
+        detail: String,
+    },
+    /// The database was written by a newer version of the host.
+    #[error("the store {url} has schema version {found}, newer than this host's {supported}; use a newer host")]
+    TooNew {
+        /// The store URL.
+        url: String,
+        /// Its version.
+        found: i64,
+        /// The newest this host knows.
+        supported: i64,
+    },
+    /// A query failed.
+    #[error("store {what} failed: {source}")]
+    Query {
+        /// What was being done.
+        what: &'static str,
+        /// Why.
+        source: sqlx::Error,
+    },
+}
+
+fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { what, source }
+}
+
+/// An open store.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    url: String,
+}
+
+/// One sealed record to commit.
+pub struct SealedRecord<'a> {
+    /// Its id.
+    pub record_id: &'a str,
+    /// Its `hashes.raw_sha256`.
+    pub raw_sha256: &'a str,
+    /// The sealed envelope (one line of JSON, without the newline).
+    pub envelope: &'a [u8],
+}
+
+/// One refused draft to keep as a dead letter.
+pub struct DeadLetter {
+    /// Its record id (as the guest gave it).
+    pub record_id: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// The draft as JSON, to seal again later (`host replay`).
+    pub draft: String,
+}
+
+/// What committing a page did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    /// Records new or changed, now queued.
+    pub published: u64,
+    /// Records whose hash had not changed.
+    pub unchanged: u64,
+    /// Changes already in the queue (a page committed again after a crash).
+    pub deduplicated: u64,
+    /// Drafts kept as dead letters.
+    pub dead_lettered: u64,
+}
+
+/// Everything one page commits, in one transaction.
+pub struct PageCommit<'a> {
+    /// The connector.
+    pub connector: &'a str,
+    /// The envelopes' source.
+    pub source: &'a str,
+    /// The producing component's digest.
+    pub digest: &'a str,
+    /// The page's sealed records.
+    pub records: Vec<SealedRecord<'a>>,
+    /// The page's refused drafts.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Where the next run resumes (`None`: the source was read to its end).
+    pub cursor: Option<&'a str>,
+    /// The connector's state after the page.
+    pub state: &'a BTreeMap<String, String>,
+    /// The time of the commit (RFC 3339).
+    pub now: &'a str,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `url`, checks its integrity, and
+    /// applies pending migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let path = url.strip_prefix("sqlite:").ok_or_else(|| StoreError::Unsupported(url.to_string()))?;
+        let path = path.strip_prefix("//").unwrap_or(path);
+        let file = path.split('?').next().unwrap_or(path);
+        if let Some(dir) = Path::new(file).parent()
+            && !dir.as_os_str().is_empty()
+            && !url.contains("mode=ro")
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open { url: url.to_string(), source: e.into() })?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+            .map_err(|source| StoreError::Open { url: url.to_string(), source })?
+            .create_if_missing(!url.contains("mode=ro"))
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed page survives a power loss, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|source| classify_open(url, source))?;
+        let store = Store { pool, url: url.to_string() };
+        store.check_integrity().await?;
+        migrations::apply(&store.pool, url).await?;
+        Ok(store)
+    }
+
+    /// The URL it was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn check_integrity(&self) -> Result<(), StoreError> {
+        let rows = sqlx::query("PRAGMA quick_check")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|source| classify_open(&self.url, source))?;
+        let results: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String, _>(0).ok()).collect();
+        if results != ["ok"] {
+            return Err(StoreError::Corrupt { url: self.url.clone(), detail: results.join("; ") });
+        }
+        Ok(())
+    }
+
+    /// The cursor a connector's next run starts from.
+    pub async fn cursor(&self, connector: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT cursor FROM cursors WHERE connector = $1")
+            .bind(connector)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("reading the cursor"))?;
+        Ok(row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten()))
+    }
+
+    /// The connector's stored state.
+    pub async fn state(&self, connector: &str) -> Result<BTreeMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT key, value FROM state WHERE connector = $1")
+            .bind(connector)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("reading state"))?;
+        Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+    }
+
+    /// Commits one page in one transaction; returns what it did and how long the
+    /// commit took.
+    pub async fn commit_page(&self, page: PageCommit<'_>) -> Result<(PageOutcome, Duration), StoreError> {
+        let started = Instant::now();
+        let mut tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
+        let mut outcome = PageOutcome::default();
+
+        // What the store already holds for these records.
+        let mut known: BTreeMap<String, String> = BTreeMap::new();
+        for chunk in page.records.chunks(500) {
+            let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT record_id, raw_sha256 FROM envelopes WHERE source = $1 AND record_id IN ({})",
+                placeholders.join(",")
+            );
+            // Safe: only numbered placeholders are formatted in; values are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(page.source);
+            for r in chunk {
+                query = query.bind(r.record_id);
+            }
+            for row in query.fetch_all(&mut *tx).await.map_err(q("reading known records"))? {
+                known.insert(row.get(0), row.get(1));
+            }
+        }
+
+        for r in &page.records {
+            let envelope = std::str::from_utf8(r.envelope).expect("the host writes UTF-8");
+            match known.get(r.record_id) {
+                Some(hash) if hash == r.raw_sha256 => {
+                    outcome.unchanged += 1;
+                    continue;
+                }
+                Some(_) => {
+                    sqlx::query(
+                        "UPDATE envelopes SET raw_sha256 = $3, envelope = $4, connector_digest = $5, last_seen = $6 \
+                         WHERE source = $1 AND record_id = $2",
+                    )
+                    .bind(page.source)
+                    .bind(r.record_id)
+                    .bind(r.raw_sha256)
+                    .bind(envelope)
+                    .bind(page.digest)
+                    .bind(page.now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("updating an envelope"))?;
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO envelopes (source, record_id, raw_sha256, envelope, connector_digest, first_seen, last_seen) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                    )
+                    .bind(page.source)
+                    .bind(r.record_id)
+                    .bind(r.raw_sha256)
+                    .bind(envelope)
+                    .bind(page.digest)
+                    .bind(page.now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("inserting an envelope"))?;
+                }
+            }
+            let queued = sqlx::query(
+                "INSERT INTO queue (source, record_id, raw_sha256, envelope, enqueued_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (source, record_id, raw_sha256) DO NOTHING",
+            )
+            .bind(page.source)
+            .bind(r.record_id)
+            .bind(r.raw_sha256)
+            .bind(envelope)
+            .bind(page.now)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("queueing a change"))?;
+            if queued.rows_affected() == 1 {
+                outcome.published += 1;
+            } else {
+                outcome.deduplicated += 1;
+            }
+        }
+
+        for d in &page.dead_letters {
+            sqlx::query(
+                "INSERT INTO dead_letters (connector, source, record_id, reason, draft, connector_digest, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(page.connector)
+            .bind(page.source)
+            .bind(&d.record_id)
+            .bind(&d.reason)
+            .bind(&d.draft)
+            .bind(page.digest)
+            .bind(page.now)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("keeping a dead letter"))?;
+            outcome.dead_lettered += 1;
+        }
+
+        save_cursor_and_state(&mut tx, page.connector, page.cursor, page.state, page.now).await?;
+        tx.commit().await.map_err(q("committing a page"))?;
+        Ok((outcome, started.elapsed()))
+    }
+
+    /// Keeps the report of a finished run.
+    pub async fn record_run(
+        &self,
+        connector: &str,
+        status: &str,
+        started: &str,
+        finished: &str,
+        report: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO runs (connector, status, started_at, finished_at, report) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(connector)
+        .bind(status)
+        .bind(started)
+        .bind(finished)
+        .bind(report)
+        .execute(&self.pool)
+        .await
+        .map_err(q("keeping the run report"))?;
+        Ok(())
+    }
+
+    /// Counts rows of a table (for status output and tests).
+    pub async fn count(&self, table: &'static str) -> Result<i64, StoreError> {
+        let sql = match table {
+            "envelopes" => "SELECT COUNT(*) FROM envelopes",
+            "queue" => "SELECT COUNT(*) FROM queue",
+            "dead_letters" => "SELECT COUNT(*) FROM dead_letters",
+            "runs" => "SELECT COUNT(*) FROM runs",
+            _ => unreachable!("no table `{table}`"),
+        };
+        sqlx::query(sql).fetch_one(&self.pool).await.map(|r| r.get::<i64, _>(0)).map_err(q("counting rows"))
+    }
+
+    /// The queue from `after` (a sequence number) on, at most `limit` entries:
+    /// `(seq, source, record_id, raw_sha256, envelope, acked)`.
+    pub async fn queue(&self, after: i64, limit: i64) -> Result<Vec<QueueEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, source, record_id, raw_sha256, envelope, acked_at FROM queue WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("reading the queue"))?;
+        Ok(rows
+            .iter()
+            .map(|r| QueueEntry {
+                seq: r.get(0),
+                source: r.get(1),
+                record_id: r.get(2),
+                raw_sha256: r.get(3),
+                envelope: r.get(4),
+                acked: r.get::<Option<String>, _>(5).is_some(),
+            })
+            .collect())
+    }
+
+    /// Marks queue entries up to and including `seq` as consumed.
+    pub async fn ack(&self, seq: i64, now: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query("UPDATE queue SET acked_at = $2 WHERE seq <= $1 AND acked_at IS NULL")
+            .bind(seq)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(q("acknowledging the queue"))?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// One entry of the queue.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct QueueEntry {
+    /// Its position; consumers read in this order.
+    pub seq: i64,
+    /// The envelope's source.
+    pub source: String,
+    /// The record id.
+    pub record_id: String,
+    /// The hash of this version.
+    pub raw_sha256: String,
+    /// The sealed envelope.
+    pub envelope: String,
+    /// Whether a consumer acknowledged it.
+    pub acked: bool,
+}
+
+async fn save_cursor_and_state(
+    tx: &mut Transaction<'_, Sqlite>,
+    connector: &str,
+    cursor: Option<&str>,
+    state: &BTreeMap<String, String>,
+    now: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cursors (connector, cursor, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+    )
+    .bind(connector)
+    .bind(cursor)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(q("saving the cursor"))?;
+    sqlx::query("DELETE FROM state WHERE connector = $1")
+        .bind(connector)
+        .execute(&mut **tx)
+        .await
+        .map_err(q("saving state"))?;
+    for (k, v) in state {
+        sqlx::query("INSERT INTO state (connector, key, value) VALUES ($1, $2, $3)")
+            .bind(connector)
+            .bind(k)
+            .bind(v)
+            .execute(&mut **tx)
+            .await
+            .map_err(q("saving state"))?;
+    }
+    Ok(())
+}
+
+fn classify_open(url: &str, source: sqlx::Error) -> StoreError {
+    let text = source.to_string();
+    if text.contains("file is not a database") || text.contains("malformed") || text.contains("corrupt") {
+        StoreError::Corrupt { url: url.to_string(), detail: text }
+    } else {
+        StoreError::Open { url: url.to_string(), source }
+    }
+}

@@ -1,0 +1,86 @@
+//! Versioned schema migrations, applied in order at open. A database whose version
+//! is newer than this host knows is refused, never touched.
+
+use sqlx::{Row, SqlitePool};
+
+use super::StoreError;
+
+/// Each migration, in order; a migration is never edited once released.
+const MIGRATIONS: &[&str] = &[
+    // 1: envelopes, queue, cursors, state, dead letters, runs.
+    "CREATE TABLE envelopes (
+        source TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        raw_sha256 TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        connector_digest TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        PRIMARY KEY (source, record_id)
+    );
+    CREATE TABLE queue (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        raw_sha256 TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        enqueued_at TEXT NOT NULL,
+        acked_at TEXT,
+        UNIQUE (source, record_id, raw_sha256)
+    );
+    CREATE TABLE cursors (connector TEXT PRIMARY KEY, cursor TEXT, updated_at TEXT NOT NULL);
+    CREATE TABLE state (connector TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (connector, key));
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        connector TEXT NOT NULL,
+        source TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        draft TEXT NOT NULL,
+        connector_digest TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        replayed_at TEXT
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        connector TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        report TEXT NOT NULL
+    );",
+];
+
+/// The schema version this host writes.
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the database at `pool` up to [`latest`].
+pub async fn apply(pool: &SqlitePool, url: &str) -> Result<(), StoreError> {
+    let q = |what| move |source| StoreError::Query { what, source };
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .execute(pool)
+        .await
+        .map_err(q("creating the version table"))?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        .fetch_one(pool)
+        .await
+        .map_err(q("reading the schema version"))?
+        .get(0);
+    if current > latest() {
+        return Err(StoreError::TooNew { url: url.to_string(), found: current, supported: latest() });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let mut tx = pool.begin().await.map_err(q("starting a migration"))?;
+        // Safe: the migrations are constants of this file.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await.map_err(q("migrating the store"))?;
+        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+            .bind(i as i64 + 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("recording the schema version"))?;
+        tx.commit().await.map_err(q("committing a migration"))?;
+    }
+    Ok(())
+}
