@@ -9,3 +9,4 @@ mod jcs;
 mod sandbox;
 mod schemas;
 mod sealing;
+mod store;

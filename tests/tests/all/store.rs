@@ -1,0 +1,212 @@
+//! The embedded store: change detection, the queue, dead letters, crash safety and
+//! the faults an operator can meet.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tests::*;
+
+fn db_url(dir: &Path) -> String {
+    format!("sqlite:{}", dir.join("state.db").display())
+}
+
+fn run_store(dir: &Path, wasm: &Path, args: &[&str]) -> (std::process::Output, serde_json::Value) {
+    let report = dir.join("report.json");
+    let _ = std::fs::remove_file(&report);
+    let out = output(
+        host(&dir.join("cache"))
+            .arg("run")
+            .arg(wasm)
+            .arg("--store")
+            .arg(db_url(dir))
+            .arg("--report")
+            .arg(&report)
+            .args(args),
+    );
+    let report = std::fs::read(&report).map(|b| serde_json::from_slice(&b).unwrap()).unwrap_or_default();
+    (out, report)
+}
+
+fn queue(dir: &Path) -> Vec<serde_json::Value> {
+    let out = output(host(&dir.join("cache")).args(["queue", "--limit", "1000000", "--store"]).arg(db_url(dir)));
+    assert!(out.status.success(), "{}", stderr(&out));
+    jsonl(&out.stdout)
+}
+
+/// The sample feed copied into `dir/feeds`, with a manifest granting it.
+fn feed_setup(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("feeds")).unwrap();
+    std::fs::copy(root().join("examples/feeds/factchecks.jsonl"), dir.join("feeds/factchecks.jsonl")).unwrap();
+    let manifest =
+        std::fs::read_to_string(root().join("guests/file.toml")).unwrap().replace("../examples/feeds", "feeds");
+    std::fs::write(dir.join("file.toml"), manifest).unwrap();
+    place(FILE_WASM, dir, "file")
+}
+
+#[test]
+fn a_second_run_finds_everything_unchanged_and_a_change_is_published_once() {
+    let dir = scratch(&[]);
+    let wasm = feed_setup(dir.path());
+    let (out, first) = run_store(dir.path(), &wasm, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "with a store, envelopes go to stdout only with --out");
+    assert_eq!((first["published"].as_u64(), first["skipped_unchanged"].as_u64()), (Some(35), Some(0)));
+
+    let (_, second) = run_store(dir.path(), &wasm, &[]);
+    assert_eq!((second["published"].as_u64(), second["skipped_unchanged"].as_u64()), (Some(0), Some(35)));
+
+    // Change one record: only it is published again.
+    let path = dir.path().join("feeds/factchecks.jsonl");
+    let before = std::fs::read_to_string(&path).unwrap();
+    let text = before.replacen("\"rating\": \"false\"", "\"rating\": \"misleading\"", 1);
+    assert_ne!(text, before);
+    std::fs::write(&path, text).unwrap();
+    let (_, third) = run_store(dir.path(), &wasm, &[]);
+    assert_eq!((third["published"].as_u64(), third["skipped_unchanged"].as_u64()), (Some(1), Some(34)));
+
+    let q = queue(dir.path());
+    assert_eq!(q.len(), 36);
+    let seqs: Vec<i64> = q.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "the queue is read in order");
+    let changed = &q[35];
+    assert_eq!(changed["record_id"], "fc-2026-0001");
+    let envelope: serde_json::Value = serde_json::from_str(changed["envelope"].as_str().unwrap()).unwrap();
+    assert_eq!(envelope["raw"]["rating"], "misleading");
+
+    // A consumer acknowledges what it took.
+    let out = output(host(&dir.path().join("cache")).args(["queue", "--ack", "30", "--store"]).arg(db_url(dir.path())));
+    assert!(stderr(&out).contains("acknowledged 30 entries up to 30"), "{}", stderr(&out));
+    assert_eq!(queue(dir.path()).iter().filter(|e| e["acked"] == true).count(), 30);
+}
+
+#[test]
+fn refused_drafts_become_dead_letters() {
+    let dir = scratch(&[]);
+    let (out, report) = run_store(dir.path(), Path::new(PROBE_WASM), &["--set", "mode=bad-raw"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(report["published"], 1);
+    assert_eq!(report["dead_lettered"], 3);
+    assert_eq!(report["rejected"], 3);
+}
+
+#[test]
+fn a_corrupt_store_is_refused_and_left_alone() {
+    let dir = scratch(&[]);
+    let db = dir.path().join("state.db");
+    let garbage = b"this is not a database, and it must not be silently replaced".repeat(100);
+    std::fs::write(&db, &garbage).unwrap();
+    let (out, _) = run_store(dir.path(), Path::new(PROBE_WASM), &["--set", "mode=pages"]);
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("the store {} is corrupt", db_url(dir.path()))), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&db).unwrap(), garbage, "the file was touched");
+}
+
+#[test]
+fn a_store_from_a_newer_host_is_refused() {
+    let dir = scratch(&[]);
+    let (out, _) = run_store(dir.path(), Path::new(PROBE_WASM), &["--set", "mode=pages"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&db_url(dir.path())).await.unwrap();
+        sqlx::query("INSERT INTO schema_version (version) VALUES (99)").execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+    let (out, _) = run_store(dir.path(), Path::new(PROBE_WASM), &["--set", "mode=pages"]);
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has schema version 99, newer than this host's 1; use a newer host"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_read_only_store_fails_the_run_with_nothing_half_written() {
+    let dir = scratch(&[]);
+    let (out, _) = run_store(dir.path(), Path::new(PROBE_WASM), &["--set", "mode=pages"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = queue(dir.path()).len();
+    let report = dir.path().join("r.json");
+    let out = output(
+        host(&dir.path().join("cache"))
+            .arg("run")
+            .arg(PROBE_WASM)
+            .args(["--set", "mode=pages", "--set", "seed=2", "--store"])
+            .arg(format!("{}?mode=ro", db_url(dir.path())))
+            .arg("--report")
+            .arg(&report),
+    );
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert!(stderr(&out).to_lowercase().contains("readonly"), "{}", stderr(&out));
+    assert_eq!(queue(dir.path()).len(), before);
+}
+
+/// Kills the host with SIGKILL at many points of a large run and restarts it each
+/// time until the run completes; the store must then hold exactly the feed's
+/// records, each queued once, with the cursor at the end.
+#[test]
+fn sigkill_anywhere_loses_nothing_and_publishes_nothing_twice() {
+    const RECORDS: usize = 20_000;
+    let dir = scratch(&[]);
+    std::fs::create_dir_all(dir.path().join("feeds")).unwrap();
+    let mut feed = std::fs::File::create(dir.path().join("feeds/big.jsonl")).unwrap();
+    for i in 0..RECORDS {
+        writeln!(feed, r#"{{"id":"r{i:06}","title":"record {i} — Größe","n":{i},"tags":["a","b"]}}"#).unwrap();
+    }
+    drop(feed);
+    std::fs::write(
+        dir.path().join("big.toml"),
+        "name = \"big\"\n[config]\npath = \"/feeds/big.jsonl\"\n[[dirs]]\nhost = \"feeds\"\nguest = \"/feeds\"\n[limits]\npage_size = 250\n",
+    )
+    .unwrap();
+    let wasm = place(FILE_WASM, dir.path(), "big");
+
+    // Kill after a spread of delays: during start-up, guest calls, sealing,
+    // commits and between pages (the run takes a few hundred milliseconds).
+    let mut kills = 0;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    while kills < 24 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_millis(5 + seed % 400);
+        let mut child = host(&dir.path().join("cache"))
+            .arg("run")
+            .arg(&wasm)
+            .arg("--store")
+            .arg(db_url(dir.path()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        match child.try_wait().unwrap() {
+            Some(status) => assert!(status.success(), "a run failed on its own: {status}"),
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+    }
+
+    // Finish the run without interruption (it resumes from the stored cursor).
+    let (out, report) = run_store(dir.path(), &wasm, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(report["next_cursor"], serde_json::Value::Null, "the run reached the end");
+
+    let q = queue(dir.path());
+    assert_eq!(q.len(), RECORDS, "every record queued exactly once");
+    let mut ids: Vec<&str> = q.iter().map(|e| e["record_id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), RECORDS, "no record queued twice");
+
+    // And a fresh run finds them all unchanged.
+    let (_, again) = run_store(dir.path(), &wasm, &[]);
+    assert_eq!(again["published"], 0);
+    assert_eq!(again["skipped_unchanged"].as_u64(), Some(RECORDS as u64));
+}
