@@ -19,14 +19,19 @@ build-guests:
 build:
     cargo build --release -p host
 
-# Run the file connector on the sample feed (envelopes in .host/demo.jsonl).
+# Run the file connector on the sample feed: envelopes to .host/demo.jsonl, then twice
+# into the embedded store (.host/state.db), where the second run finds nothing changed.
 demo: build-guests build
     mkdir -p .host
+    ./target/release/host inspect guests/file.wasm
     ./target/release/host run guests/file.wasm --out .host/demo.jsonl --report .host/demo-report.json
     @echo "first envelope of .host/demo.jsonl:"
     @head -n 1 .host/demo.jsonl
     ./target/release/host validate .host/demo.jsonl
-    ./target/release/host inspect guests/file.wasm
+    rm -f .host/state.db .host/state.db-wal .host/state.db-shm
+    ./target/release/host run guests/file.wasm --store
+    ./target/release/host run guests/file.wasm --store
+    @echo "the queue of published changes holds $(./target/release/host queue --limit 1000 | wc -l) entries"
 
 # Build the guests and the host, then run every test.
 test: build-guests
