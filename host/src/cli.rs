@@ -60,6 +60,47 @@ pub enum Command {
     /// List the store's queue of published changes, in order, as JSON Lines; or
     /// acknowledge what a consumer has taken (`--ack SEQ`).
     Queue(QueueArgs),
+    /// List, show or replay the store's dead letters (drafts the host refused to seal).
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
+    /// Seal the store's pending dead letters again and publish those that now pass
+    /// (the same as `dead-letters replay`).
+    Replay(ReplayArgs),
+}
+
+/// `host dead-letters ...`.
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// List dead letters as JSON Lines (without their drafts).
+    List {
+        /// The store.
+        #[arg(long, value_name = "URL", default_value = crate::store::DEFAULT_URL)]
+        store: String,
+        /// Only those not yet replayed.
+        #[arg(long)]
+        pending: bool,
+    },
+    /// Show one dead letter, its draft included, as JSON.
+    Show {
+        /// The dead letter's id.
+        id: i64,
+        /// The store.
+        #[arg(long, value_name = "URL", default_value = crate::store::DEFAULT_URL)]
+        store: String,
+    },
+    /// Seal pending dead letters again and publish those that now pass.
+    Replay(ReplayArgs),
+}
+
+/// `host replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The store.
+    #[arg(long, value_name = "URL", default_value = crate::store::DEFAULT_URL)]
+    pub store: String,
+    /// Only this connector's dead letters.
+    #[arg(long, value_name = "NAME")]
+    pub connector: Option<String>,
 }
 
 /// `host queue`.
@@ -228,6 +269,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Inspect(args) => inspect_cmd(cache_dir, args).await,
         Command::Validate(args) => validate_cmd(&args.file),
         Command::Queue(args) => queue_cmd(args).await,
+        Command::DeadLetters(DeadLettersCommand::List { store, pending }) => dead_letters_list(&store, pending).await,
+        Command::DeadLetters(DeadLettersCommand::Show { id, store }) => dead_letters_show(&store, id).await,
+        Command::DeadLetters(DeadLettersCommand::Replay(args)) | Command::Replay(args) => replay_cmd(args).await,
     }
 }
 
@@ -349,6 +393,38 @@ async fn inspect_cmd(cache_dir: Option<PathBuf>, args: InspectArgs) -> Result<()
     } else {
         print!("{}", info.to_text());
     }
+    Ok(())
+}
+
+async fn dead_letters_list(url: &str, pending: bool) -> Result<(), CliError> {
+    let store = crate::store::Store::open(url).await?;
+    for mut letter in store.dead_letters(pending).await? {
+        letter.draft.clear();
+        let mut v = serde_json::to_value(&letter).expect("a dead letter serialises");
+        v.as_object_mut().expect("an object").remove("draft");
+        println!("{v}");
+    }
+    Ok(())
+}
+
+async fn dead_letters_show(url: &str, id: i64) -> Result<(), CliError> {
+    let store = crate::store::Store::open(url).await?;
+    let letter = store
+        .dead_letters(false)
+        .await?
+        .into_iter()
+        .find(|l| l.id == id)
+        .ok_or_else(|| CliError::Usage(format!("the store {url} has no dead letter {id}")))?;
+    let mut v = serde_json::to_value(&letter).expect("a dead letter serialises");
+    v["draft"] = serde_json::from_str(&letter.draft).unwrap_or(serde_json::Value::String(letter.draft.clone()));
+    println!("{}", serde_json::to_string_pretty(&v).expect("JSON serialises"));
+    Ok(())
+}
+
+async fn replay_cmd(args: ReplayArgs) -> Result<(), CliError> {
+    let store = crate::store::Store::open(&args.store).await?;
+    let r = crate::replay::replay(&store, args.connector.as_deref()).await?;
+    eprintln!("replayed {} of {} dead letters; {} still refused", r.replayed, r.tried, r.still_refused);
     Ok(())
 }
 

@@ -348,6 +348,7 @@ fn seal_pages(mut sealer: Sealer, mut target: Target, mut rx: mpsc::Receiver<Pag
                 records,
                 dead_letters,
                 cursor: page.next_cursor.as_deref(),
+                save_cursor: true,
                 state: &page.state,
                 now: &page.collected_at,
             };

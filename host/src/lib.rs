@@ -18,6 +18,7 @@ pub mod guest_error;
 pub mod ingest;
 pub mod inspect;
 pub mod manifest;
+pub mod replay;
 pub mod report;
 pub mod sandbox;
 pub mod sink;

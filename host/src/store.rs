@@ -124,6 +124,8 @@ pub struct PageCommit<'a> {
     pub dead_letters: Vec<DeadLetter>,
     /// Where the next run resumes (`None`: the source was read to its end).
     pub cursor: Option<&'a str>,
+    /// Whether to save `cursor` and `state` (a replay of dead letters does not).
+    pub save_cursor: bool,
     /// The connector's state after the page.
     pub state: &'a BTreeMap<String, String>,
     /// The time of the commit (RFC 3339).
@@ -281,7 +283,9 @@ impl Store {
             outcome.dead_lettered += 1;
         }
 
-        save_cursor_and_state(&mut tx, page.connector, page.cursor, page.state, page.now).await?;
+        if page.save_cursor {
+            save_cursor_and_state(&mut tx, page.connector, page.cursor, page.state, page.now).await?;
+        }
         tx.commit().await.map_err(q("committing a page"))?;
         Ok((outcome, started.elapsed()))
     }
@@ -354,6 +358,79 @@ impl Store {
             .await
             .map_err(q("acknowledging the queue"))?;
         Ok(done.rows_affected())
+    }
+}
+
+/// A kept dead letter.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeadLetterRow {
+    /// Its id.
+    pub id: i64,
+    /// The connector that produced the draft.
+    pub connector: String,
+    /// The envelopes' source.
+    pub source: String,
+    /// The draft's record id.
+    pub record_id: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// The draft as JSON.
+    pub draft: String,
+    /// The producing component's digest.
+    pub connector_digest: String,
+    /// When it was refused.
+    pub created_at: String,
+    /// When a replay sealed it, if one did.
+    pub replayed_at: Option<String>,
+}
+
+impl Store {
+    /// Dead letters, oldest first; only those not yet replayed when `pending`.
+    pub async fn dead_letters(&self, pending: bool) -> Result<Vec<DeadLetterRow>, StoreError> {
+        let sql = if pending {
+            "SELECT id, connector, source, record_id, reason, draft, connector_digest, created_at, replayed_at \
+             FROM dead_letters WHERE replayed_at IS NULL ORDER BY id"
+        } else {
+            "SELECT id, connector, source, record_id, reason, draft, connector_digest, created_at, replayed_at \
+             FROM dead_letters ORDER BY id"
+        };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await.map_err(q("reading dead letters"))?;
+        Ok(rows
+            .iter()
+            .map(|r| DeadLetterRow {
+                id: r.get(0),
+                connector: r.get(1),
+                source: r.get(2),
+                record_id: r.get(3),
+                reason: r.get(4),
+                draft: r.get(5),
+                connector_digest: r.get(6),
+                created_at: r.get(7),
+                replayed_at: r.get(8),
+            })
+            .collect())
+    }
+
+    /// Marks a dead letter as replayed (sealed and published at last).
+    pub async fn mark_replayed(&self, id: i64, now: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE dead_letters SET replayed_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(q("marking a dead letter replayed"))?;
+        Ok(())
+    }
+
+    /// Records why a replay still could not seal a dead letter.
+    pub async fn update_reason(&self, id: i64, reason: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE dead_letters SET reason = $2 WHERE id = $1")
+            .bind(id)
+            .bind(reason)
+            .execute(&self.pool)
+            .await
+            .map_err(q("updating a dead letter"))?;
+        Ok(())
     }
 }
 

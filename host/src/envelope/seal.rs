@@ -249,6 +249,39 @@ pub fn draft_to_json(d: &EnvelopeDraft) -> String {
     .to_string()
 }
 
+/// A draft kept by [`draft_to_json`], read back.
+pub fn draft_from_json(text: &str) -> Result<EnvelopeDraft, String> {
+    use crate::bindings::v1::partner::connector::types::Provenance;
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("the kept draft is not JSON: {e}"))?;
+    let s = |v: &Value, key: &str| v[key].as_str().map(str::to_string);
+    let record_type = match v["record_type"].as_str() {
+        Some("Document") => RecordType::Document,
+        Some("Event") => RecordType::Event,
+        Some("Entity") => RecordType::Entity,
+        Some("Claim") => RecordType::Claim,
+        Some("Metric") => RecordType::Metric,
+        other => return Err(format!("the kept draft has record_type {other:?}")),
+    };
+    let p = &v["provenance"];
+    Ok(EnvelopeDraft {
+        record_id: s(&v, "record_id").unwrap_or_default(),
+        record_type,
+        source_instance: s(&v, "source_instance").unwrap_or_default(),
+        provenance: Provenance {
+            uri: s(p, "uri").unwrap_or_default(),
+            etag: s(p, "etag"),
+            last_modified: s(p, "last_modified"),
+            author: s(p, "author"),
+        },
+        acl_tags: v["acl_tags"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+        raw: s(&v, "raw").unwrap_or_default(),
+        metadata: s(&v, "metadata"),
+    })
+}
+
 /// The envelope's spelling of a record type.
 pub fn record_type(t: RecordType) -> &'static str {
     match t {

@@ -210,3 +210,100 @@ fn sigkill_anywhere_loses_nothing_and_publishes_nothing_twice() {
     assert_eq!(again["published"], 0);
     assert_eq!(again["skipped_unchanged"].as_u64(), Some(RECORDS as u64));
 }
+
+#[test]
+fn dead_letters_can_be_listed_shown_and_replayed() {
+    let dir = scratch(&[]);
+    let (out, _) = run_store(dir.path(), Path::new(PROBE_WASM), &["--set", "mode=bad-raw"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let url = db_url(dir.path());
+    let cmd = |args: &[&str]| output(host(&dir.path().join("cache")).args(args).arg("--store").arg(&url));
+
+    let list = jsonl(&cmd(&["dead-letters", "list"]).stdout);
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[0]["record_id"], "not-json");
+    assert!(list[0]["reason"].as_str().unwrap().starts_with("raw is not JSON"));
+    assert!(list[0].get("draft").is_none());
+
+    let shown: serde_json::Value = serde_json::from_slice(&cmd(&["dead-letters", "show", "1"]).stdout).unwrap();
+    assert_eq!(shown["draft"]["raw"], "{not json");
+    let missing = cmd(&["dead-letters", "show", "99"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("has no dead letter 99"), "{}", stderr(&missing));
+
+    // Nothing changed: a replay refuses all three again.
+    let out = cmd(&["replay"]);
+    assert!(stderr(&out).contains("replayed 0 of 3 dead letters; 3 still refused"), "{}", stderr(&out));
+
+    // The operator repairs one kept draft; the replay seals and publishes it.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE dead_letters SET draft = replace(draft, '{not json', '{\\\"fixed\\\":true}') WHERE id = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let before = queue(dir.path()).len();
+    let out = cmd(&["dead-letters", "replay"]);
+    assert!(stderr(&out).contains("replayed 1 of 3 dead letters; 2 still refused"), "{}", stderr(&out));
+    let q = queue(dir.path());
+    assert_eq!(q.len(), before + 1);
+    assert_eq!(q.last().unwrap()["record_id"], "not-json");
+    let pending = jsonl(&cmd(&["dead-letters", "list", "--pending"]).stdout);
+    assert_eq!(pending.len(), 2);
+}
+
+/// A full disk fails the run cleanly: the store stays intact, holding only whole
+/// pages, and a later run on a roomier disk completes it.
+#[test]
+fn a_full_disk_fails_the_run_with_only_whole_pages_kept() {
+    // SAFETY: geteuid has no preconditions.
+    #[allow(unsafe_code)]
+    let root_user = unsafe { libc::geteuid() } == 0;
+    if !root_user {
+        eprintln!("SKIPPED: mounting a small filesystem needs root (CI runs as root)");
+        return;
+    }
+    let dir = scratch(&[]);
+    std::fs::create_dir_all(dir.path().join("feeds")).unwrap();
+    let mut feed = std::fs::File::create(dir.path().join("feeds/big.jsonl")).unwrap();
+    for i in 0..5_000 {
+        writeln!(feed, r#"{{"id":"r{i:05}","text":"{}"}}"#, "x".repeat(400)).unwrap();
+    }
+    drop(feed);
+    std::fs::write(
+        dir.path().join("big.toml"),
+        "name = \"big\"\n[config]\npath = \"/feeds/big.jsonl\"\n[[dirs]]\nhost = \"feeds\"\nguest = \"/feeds\"\n[limits]\npage_size = 100\n",
+    )
+    .unwrap();
+    let wasm = place(FILE_WASM, dir.path(), "big");
+    let small = dir.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mounting a 1 MiB tmpfs failed");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&small);
+
+    let url = format!("sqlite:{}", small.join("state.db").display());
+    let out = output(host(&dir.path().join("cache")).arg("run").arg(&wasm).arg("--store").arg(&url));
+    assert_eq!(out.status.code(), Some(8), "{}", stderr(&out));
+    assert!(stderr(&out).contains("full"), "{}", stderr(&out));
+
+    // What was committed is whole pages, and the store still opens cleanly.
+    let q = output(host(&dir.path().join("cache")).args(["queue", "--limit", "100000", "--store"]).arg(&url));
+    assert!(q.status.success(), "{}", stderr(&q));
+    let queued = jsonl(&q.stdout).len();
+    assert_eq!(queued % 100, 0, "{queued} records queued: not whole pages");
+    assert!(queued < 5_000);
+}

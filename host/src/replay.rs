@@ -1,0 +1,70 @@
+//! `host replay`: seals dead letters again (after the schema, the host or the
+//! connector was fixed) and publishes those that now pass.
+
+use std::collections::BTreeMap;
+
+use crate::bindings::v1;
+use crate::envelope::seal::{draft_from_json, now_rfc3339};
+use crate::envelope::{ConnectorStamp, Sealer};
+use crate::store::{PageCommit, SealedRecord, Store, StoreError};
+
+/// What a replay did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Replay {
+    /// Dead letters tried.
+    pub tried: u64,
+    /// Sealed and published now.
+    pub replayed: u64,
+    /// Still refused (their reason is updated).
+    pub still_refused: u64,
+}
+
+/// Replays every pending dead letter (of `connector` only, when given).
+pub async fn replay(store: &Store, connector: Option<&str>) -> Result<Replay, StoreError> {
+    let mut outcome = Replay::default();
+    let now = now_rfc3339();
+    let state = BTreeMap::new();
+    for letter in store.dead_letters(true).await? {
+        if connector.is_some_and(|c| c != letter.connector) {
+            continue;
+        }
+        outcome.tried += 1;
+        let stamp = ConnectorStamp {
+            name: letter.connector.clone(),
+            digest: letter.connector_digest.clone(),
+            package: v1::PACKAGE.to_string(),
+        };
+        let mut sealer = Sealer::new(&letter.source, &stamp);
+        sealer.set_collected_at(now.clone());
+        let mut buf = Vec::new();
+        let sealed = draft_from_json(&letter.draft)
+            .and_then(|draft| sealer.seal_into(&draft, &mut buf).map(|hash| (draft, hash)).map_err(|r| r.reason));
+        match sealed {
+            Ok((draft, hash)) => {
+                let commit = PageCommit {
+                    connector: &letter.connector,
+                    source: &letter.source,
+                    digest: &letter.connector_digest,
+                    records: vec![SealedRecord {
+                        record_id: &draft.record_id,
+                        raw_sha256: std::str::from_utf8(&hash).expect("hex is ASCII"),
+                        envelope: &buf[..buf.len() - 1],
+                    }],
+                    dead_letters: Vec::new(),
+                    cursor: None,
+                    save_cursor: false,
+                    state: &state,
+                    now: &now,
+                };
+                store.commit_page(commit).await?;
+                store.mark_replayed(letter.id, &now).await?;
+                outcome.replayed += 1;
+            }
+            Err(reason) => {
+                store.update_reason(letter.id, &reason).await?;
+                outcome.still_refused += 1;
+            }
+        }
+    }
+    Ok(outcome)
+}
