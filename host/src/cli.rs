@@ -66,6 +66,18 @@ pub enum Command {
     /// Seal the store's pending dead letters again and publish those that now pass
     /// (the same as `dead-letters replay`).
     Replay(ReplayArgs),
+    /// A connector's current lifecycle state, reduced from its events in the store.
+    Status(StatusArgs),
+}
+
+/// `host status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The connector's name.
+    pub name: String,
+    /// The store.
+    #[arg(long, value_name = "URL", default_value = crate::store::DEFAULT_URL)]
+    pub store: String,
 }
 
 /// `host dead-letters ...`.
@@ -272,6 +284,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::DeadLetters(DeadLettersCommand::List { store, pending }) => dead_letters_list(&store, pending).await,
         Command::DeadLetters(DeadLettersCommand::Show { id, store }) => dead_letters_show(&store, id).await,
         Command::DeadLetters(DeadLettersCommand::Replay(args)) | Command::Replay(args) => replay_cmd(args).await,
+        Command::Status(args) => status_cmd(args).await,
     }
 }
 
@@ -418,6 +431,17 @@ async fn dead_letters_show(url: &str, id: i64) -> Result<(), CliError> {
     let mut v = serde_json::to_value(&letter).expect("a dead letter serialises");
     v["draft"] = serde_json::from_str(&letter.draft).unwrap_or(serde_json::Value::String(letter.draft.clone()));
     println!("{}", serde_json::to_string_pretty(&v).expect("JSON serialises"));
+    Ok(())
+}
+
+async fn status_cmd(args: StatusArgs) -> Result<(), CliError> {
+    let store = crate::store::Store::open(&args.store).await?;
+    let events = store.events(&args.name).await?;
+    if events.is_empty() {
+        return Err(CliError::Usage(format!("the store {} has no events of a connector `{}`", args.store, args.name)));
+    }
+    let reduced = crate::lifecycle::reduce(&args.name, &events);
+    println!("{}", serde_json::to_string_pretty(&reduced).expect("a reduced state serialises"));
     Ok(())
 }
 

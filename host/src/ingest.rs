@@ -16,6 +16,7 @@ use crate::component::LoadedComponent;
 use crate::engine::Engine;
 use crate::envelope::seal::now_rfc3339;
 use crate::envelope::{ConnectorStamp, Sealer};
+use crate::lifecycle::Event;
 use crate::manifest::Manifest;
 use crate::report::{ComponentInfo, Durations, GuestLog, MAX_PROBLEMS, Problem, RunError, RunReport, RunStatus};
 use crate::sandbox::{Sandbox, StartError};
@@ -55,6 +56,8 @@ struct PageMsg {
     drafts: Vec<EnvelopeDraft>,
     skipped: Vec<SkippedRecord>,
     collected_at: String,
+    /// The cursor this page started at (it identifies the page's delivery).
+    cursor: Option<String>,
     /// The cursor after this page, and the guest's state after it: committed with it.
     next_cursor: Option<String>,
     state: std::collections::BTreeMap<String, String>,
@@ -182,6 +185,7 @@ pub async fn run_into(
                     drafts: page.drafts,
                     skipped: page.skipped,
                     collected_at: now_rfc3339(),
+                    cursor: cursor.clone(),
                     next_cursor: page.next_cursor.clone(),
                     state: sandbox.state().state.values().clone(),
                 };
@@ -264,13 +268,74 @@ pub async fn run_into(
     if let Some(store) = &store {
         let json = serde_json::to_string(&report).expect("a report serialises");
         let status = if report.error.is_some() { "failed" } else { "ok" };
-        if let Err(e) =
-            store.record_run(&report.connector, status, &report.started_at, &report.finished_at, &json).await
-        {
-            tracing::warn!("cannot keep the run report in the store: {e}");
+        let kept = async {
+            store.record_run(&report.connector, status, &report.started_at, &report.finished_at, &json).await?;
+            store.record_events(&run_events(store, manifest, &report).await?).await
+        };
+        if let Err(e) = kept.await {
+            tracing::warn!("cannot keep the run report and its lifecycle events in the store: {e}");
         }
     }
     report
+}
+
+/// The connector lifecycle events of a finished run: provisioned (the first time the
+/// store sees the connector), then a health check, or a degradation and a rejected
+/// ingest when the run failed.
+async fn run_events(
+    store: &Store,
+    manifest: &Manifest,
+    report: &RunReport,
+) -> Result<Vec<Event>, crate::store::StoreError> {
+    use crate::lifecycle::*;
+    let name = &manifest.name;
+    let at = &report.finished_at;
+    let delivery = format!("run:{name}:{}", report.started_at);
+    let mut events = Vec::new();
+    let previous = store.events(name).await?;
+    if !previous.iter().any(|e| e.event_type == CONNECTOR_PROVISIONED) {
+        let config = serde_json::to_string(&*manifest.config).expect("config serialises");
+        events.push(Event::new(
+            CONNECTOR_PROVISIONED,
+            name,
+            format!("provision:{name}"),
+            &report.started_at,
+            serde_json::json!({
+                "connector_type": manifest.source,
+                "provider": "wasm",
+                "credentials_ref": "none",
+                "config_hash": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(config.as_bytes())),
+                "component_digest": report.component.digest,
+            }),
+        ));
+    }
+    match &report.error {
+        None => events.push(Event::new(
+            CONNECTOR_HEALTH_CHECKED,
+            name,
+            delivery,
+            at,
+            serde_json::json!({ "health_status": "healthy", "latency_ms": report.durations_ms.total }),
+        )),
+        Some(e) => {
+            let last_healthy = reduce(name, &previous).last_health_check.map(|(at, _)| at);
+            events.push(Event::new(
+                CONNECTOR_DEGRADED,
+                name,
+                delivery.clone(),
+                at,
+                serde_json::json!({ "degradation_reason": e.message, "last_healthy_at": last_healthy }),
+            ));
+            events.push(Event::new(
+                SYNC_INGEST_REJECTED,
+                name,
+                delivery,
+                at,
+                serde_json::json!({ "rejection_reason": e.message, "rejected_payload_ref": report.next_cursor }),
+            ));
+        }
+    }
+    Ok(events)
 }
 
 /// Where the sealer thread puts each page.
@@ -349,6 +414,7 @@ fn seal_pages(mut sealer: Sealer, mut target: Target, mut rx: mpsc::Receiver<Pag
                 dead_letters,
                 cursor: page.next_cursor.as_deref(),
                 save_cursor: true,
+                delivery_id: format!("page:{}:{}", target.connector, page.cursor.as_deref().unwrap_or("start")),
                 state: &page.state,
                 now: &page.collected_at,
             };

@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod guest_error;
 pub mod ingest;
 pub mod inspect;
+pub mod lifecycle;
 pub mod manifest;
 pub mod replay;
 pub mod report;

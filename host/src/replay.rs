@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::bindings::v1;
 use crate::envelope::seal::{draft_from_json, now_rfc3339};
 use crate::envelope::{ConnectorStamp, Sealer};
+use crate::lifecycle::{self, Event};
 use crate::store::{PageCommit, SealedRecord, Store, StoreError};
 
 /// What a replay did.
@@ -22,6 +23,7 @@ pub struct Replay {
 /// Replays every pending dead letter (of `connector` only, when given).
 pub async fn replay(store: &Store, connector: Option<&str>) -> Result<Replay, StoreError> {
     let mut outcome = Replay::default();
+    let mut per_connector: BTreeMap<String, u64> = BTreeMap::new();
     let now = now_rfc3339();
     let state = BTreeMap::new();
     for letter in store.dead_letters(true).await? {
@@ -29,6 +31,7 @@ pub async fn replay(store: &Store, connector: Option<&str>) -> Result<Replay, St
             continue;
         }
         outcome.tried += 1;
+        let replayed = per_connector.entry(letter.connector.clone()).or_default();
         let stamp = ConnectorStamp {
             name: letter.connector.clone(),
             digest: letter.connector_digest.clone(),
@@ -53,12 +56,14 @@ pub async fn replay(store: &Store, connector: Option<&str>) -> Result<Replay, St
                     dead_letters: Vec::new(),
                     cursor: None,
                     save_cursor: false,
+                    delivery_id: format!("replay:{}:{}", letter.id, now),
                     state: &state,
                     now: &now,
                 };
                 store.commit_page(commit).await?;
                 store.mark_replayed(letter.id, &now).await?;
                 outcome.replayed += 1;
+                *replayed += 1;
             }
             Err(reason) => {
                 store.update_reason(letter.id, &reason).await?;
@@ -66,5 +71,19 @@ pub async fn replay(store: &Store, connector: Option<&str>) -> Result<Replay, St
             }
         }
     }
+    let events: Vec<Event> = per_connector
+        .into_iter()
+        .map(|(connector, replayed)| {
+            let replay_id = format!("replay:{connector}:{now}");
+            Event::new(
+                lifecycle::SYNC_REPLAY_COMPLETED,
+                &connector,
+                replay_id.clone(),
+                &now,
+                serde_json::json!({ "replay_id": replay_id, "replayed_count": replayed, "replay_source": "dead_letters" }),
+            )
+        })
+        .collect();
+    store.record_events(&events).await?;
     Ok(outcome)
 }

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, Transaction};
 
+use crate::lifecycle::{self, Event};
+
 /// The default store URL.
 pub const DEFAULT_URL: &str = "sqlite:.host/state.db";
 
@@ -126,6 +128,8 @@ pub struct PageCommit<'a> {
     pub cursor: Option<&'a str>,
     /// Whether to save `cursor` and `state` (a replay of dead letters does not).
     pub save_cursor: bool,
+    /// Identifies the page for its lifecycle events (the cursor it started at).
+    pub delivery_id: String,
     /// The connector's state after the page.
     pub state: &'a BTreeMap<String, String>,
     /// The time of the commit (RFC 3339).
@@ -265,6 +269,35 @@ impl Store {
             outcome.deduplicated += chunk.len() as u64 - queued;
         }
 
+        let mut events = Vec::new();
+        if !fresh.is_empty() {
+            let mut h = <sha2::Sha256 as sha2::Digest>::new();
+            for r in &fresh {
+                sha2::Digest::update(&mut h, r.raw_sha256.as_bytes());
+            }
+            events.push(Event::new(
+                lifecycle::SYNC_INGEST_ACCEPTED,
+                page.connector,
+                page.delivery_id.clone(),
+                page.now,
+                serde_json::json!({
+                    "ingest_batch_id": page.delivery_id,
+                    "ingested_count": fresh.len(),
+                    "records_sha256": hex::encode(sha2::Digest::finalize(h)),
+                }),
+            ));
+        }
+        for d in &page.dead_letters {
+            events.push(Event::new(
+                lifecycle::SYNC_DEAD_LETTERED,
+                page.connector,
+                format!("{}#{}", page.delivery_id, d.record_id),
+                page.now,
+                serde_json::json!({ "failure_reason": d.reason, "total_attempts": 1, "dead_letter_ref": d.record_id }),
+            ));
+        }
+        insert_events(&mut tx, &events).await?;
+
         for d in &page.dead_letters {
             sqlx::query(
                 "INSERT INTO dead_letters (connector, source, record_id, reason, draft, connector_digest, created_at) \
@@ -358,6 +391,61 @@ impl Store {
             .await
             .map_err(q("acknowledging the queue"))?;
         Ok(done.rows_affected())
+    }
+}
+
+async fn insert_events(tx: &mut Transaction<'_, Sqlite>, events: &[Event]) -> Result<u64, StoreError> {
+    let mut inserted = 0;
+    for e in events {
+        inserted += sqlx::query(
+            "INSERT INTO events (connector, event_type, delivery_id, fingerprint, recorded_at, payload) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, fingerprint) DO NOTHING",
+        )
+        .bind(&e.connector)
+        .bind(&e.event_type)
+        .bind(&e.delivery_id)
+        .bind(&e.fingerprint)
+        .bind(&e.recorded_at)
+        .bind(e.payload.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(q("recording a lifecycle event"))?
+        .rows_affected();
+    }
+    Ok(inserted)
+}
+
+impl Store {
+    /// Records lifecycle events; a repeated `(delivery_id, fingerprint)` is ignored.
+    /// Returns how many were new.
+    pub async fn record_events(&self, events: &[Event]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
+        let n = insert_events(&mut tx, events).await?;
+        tx.commit().await.map_err(q("committing events"))?;
+        Ok(n)
+    }
+
+    /// A connector's lifecycle events, in the order they were recorded.
+    pub async fn events(&self, connector: &str) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT event_type, delivery_id, fingerprint, recorded_at, payload FROM events \
+             WHERE connector = $1 ORDER BY id",
+        )
+        .bind(connector)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("reading lifecycle events"))?;
+        Ok(rows
+            .iter()
+            .map(|r| Event {
+                event_type: r.get(0),
+                connector: connector.to_string(),
+                delivery_id: r.get(1),
+                fingerprint: r.get(2),
+                recorded_at: r.get(3),
+                payload: serde_json::from_str(&r.get::<String, _>(4)).unwrap_or(serde_json::Value::Null),
+            })
+            .collect())
     }
 }
 

@@ -49,6 +49,18 @@ const MIGRATIONS: &[&str] = &[
         finished_at TEXT NOT NULL,
         report TEXT NOT NULL
     );",
+    // 2: lifecycle events, idempotent on (delivery_id, fingerprint).
+    "CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        connector TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        UNIQUE (delivery_id, fingerprint)
+    );
+    CREATE INDEX events_by_connector ON events (connector, recorded_at);",
 ];
 
 /// The schema version this host writes.

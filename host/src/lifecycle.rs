@@ -1,0 +1,279 @@
+//! Connector and sync lifecycle events (seed 004), and the deterministic reducer that
+//! gives a connector's current state from them (`host status`).
+//!
+//! Events are idempotent on `(delivery_id, fingerprint)`: the store keeps the first of
+//! a pair and ignores repeats (a page committed again after a crash carries the same
+//! pair). The reducer sorts by time, drops duplicate pairs, folds the allowed
+//! connector transitions, and records an anomaly for anything else, never failing.
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The connector has been set up (first seen by the store).
+pub const CONNECTOR_PROVISIONED: &str = "ConnectorProvisioned";
+/// A run showed the connector's health.
+pub const CONNECTOR_HEALTH_CHECKED: &str = "ConnectorHealthChecked";
+/// A run failed.
+pub const CONNECTOR_DEGRADED: &str = "ConnectorDegraded";
+/// The operator revoked the connector.
+pub const CONNECTOR_REVOKED: &str = "ConnectorRevoked";
+/// The connector came back after being degraded or revoked.
+pub const CONNECTOR_RECONNECTED: &str = "ConnectorReconnected";
+/// A page was ingested.
+pub const SYNC_INGEST_ACCEPTED: &str = "SyncIngestAccepted";
+/// A run's ingest was refused (the run failed).
+pub const SYNC_INGEST_REJECTED: &str = "SyncIngestRejected";
+/// A retry was scheduled.
+pub const SYNC_RETRY_SCHEDULED: &str = "SyncRetryScheduled";
+/// A draft was kept as a dead letter.
+pub const SYNC_DEAD_LETTERED: &str = "SyncDeadLettered";
+/// Dead letters were replayed.
+pub const SYNC_REPLAY_COMPLETED: &str = "SyncReplayCompleted";
+
+/// A connector's lifecycle state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorState {
+    /// Set up, not yet checked.
+    Provisioned,
+    /// Its last check was healthy.
+    Healthy,
+    /// Its last run failed.
+    Degraded,
+    /// The operator revoked it.
+    Revoked,
+    /// Back after being degraded or revoked.
+    Reconnected,
+}
+
+/// Whether the seed's transition table allows `from -> to`.
+pub fn allowed(from: Option<ConnectorState>, to: ConnectorState) -> bool {
+    use ConnectorState::*;
+    matches!(
+        (from, to),
+        (None, Provisioned)
+            | (Some(Provisioned), Healthy | Degraded | Revoked)
+            | (Some(Healthy), Degraded | Revoked)
+            | (Some(Degraded), Healthy | Revoked | Reconnected)
+            | (Some(Revoked), Reconnected)
+            | (Some(Reconnected), Healthy | Degraded | Revoked)
+    )
+}
+
+/// One lifecycle event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// The event type (one of the constants above).
+    pub event_type: String,
+    /// The connector it is about.
+    pub connector: String,
+    /// Identifies the delivery (for sync events: the page, by the cursor it started at).
+    pub delivery_id: String,
+    /// SHA-256 of the event type and payload: with `delivery_id`, the idempotency key.
+    pub fingerprint: String,
+    /// When it happened (RFC 3339 UTC).
+    pub recorded_at: String,
+    /// The event's fields.
+    pub payload: Value,
+}
+
+impl Event {
+    /// An event of `event_type` about `connector`, fingerprinted over its type and payload.
+    pub fn new(event_type: &str, connector: &str, delivery_id: String, recorded_at: &str, payload: Value) -> Event {
+        let mut h = Sha256::new();
+        h.update(event_type.as_bytes());
+        h.update([0]);
+        h.update(payload.to_string().as_bytes());
+        Event {
+            event_type: event_type.to_string(),
+            connector: connector.to_string(),
+            delivery_id,
+            fingerprint: hex::encode(h.finalize()),
+            recorded_at: recorded_at.to_string(),
+            payload,
+        }
+    }
+}
+
+/// Something the reducer could not apply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Anomaly {
+    /// The event's type.
+    pub event_type: String,
+    /// When it was recorded.
+    pub recorded_at: String,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// Counts of sync outcomes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SyncCounts {
+    /// Pages ingested.
+    pub accepted: u64,
+    /// Runs refused.
+    pub rejected: u64,
+    /// Retries scheduled.
+    pub retry_scheduled: u64,
+    /// Drafts dead-lettered.
+    pub dead_lettered: u64,
+    /// Replays completed.
+    pub replay_completed: u64,
+}
+
+/// A connector's state, reduced from its events.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Reduced {
+    /// The connector.
+    pub connector: String,
+    /// Its current lifecycle state (none before it was provisioned).
+    pub current_state: Option<ConnectorState>,
+    /// Events applied, duplicates excluded.
+    pub event_count: u64,
+    /// Its last health check: `(recorded_at, health_status)`.
+    pub last_health_check: Option<(String, String)>,
+    /// `(recorded_at, from, to)` of every transition.
+    pub transition_log: Vec<(String, Option<ConnectorState>, ConnectorState)>,
+    /// Sync outcome counts.
+    pub sync: SyncCounts,
+    /// What could not be applied.
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// Reduces `events` (of one connector, in any order) to its current state.
+pub fn reduce(connector: &str, events: &[Event]) -> Reduced {
+    let mut sorted: Vec<&Event> = events.iter().collect();
+    sorted.sort_by(|a, b| {
+        (&a.recorded_at, &a.event_type, &a.delivery_id, &a.fingerprint).cmp(&(
+            &b.recorded_at,
+            &b.event_type,
+            &b.delivery_id,
+            &b.fingerprint,
+        ))
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    let mut r = Reduced { connector: connector.to_string(), ..Reduced::default() };
+    for e in sorted {
+        let anomaly =
+            |reason: String| Anomaly { event_type: e.event_type.clone(), recorded_at: e.recorded_at.clone(), reason };
+        if !seen.insert((&e.delivery_id, &e.fingerprint)) {
+            r.anomalies.push(anomaly(format!("duplicate delivery {} skipped", e.delivery_id)));
+            continue;
+        }
+        r.event_count += 1;
+        let target = match e.event_type.as_str() {
+            CONNECTOR_PROVISIONED => Some(ConnectorState::Provisioned),
+            CONNECTOR_DEGRADED => Some(ConnectorState::Degraded),
+            CONNECTOR_REVOKED => Some(ConnectorState::Revoked),
+            CONNECTOR_RECONNECTED => Some(ConnectorState::Reconnected),
+            CONNECTOR_HEALTH_CHECKED => match e.payload["health_status"].as_str() {
+                Some(status @ "healthy") | Some(status @ ("degraded" | "unreachable")) => {
+                    r.last_health_check = Some((e.recorded_at.clone(), status.to_string()));
+                    Some(if status == "healthy" { ConnectorState::Healthy } else { ConnectorState::Degraded })
+                }
+                other => {
+                    r.anomalies.push(anomaly(format!("malformed payload: health_status {other:?}")));
+                    continue;
+                }
+            },
+            SYNC_INGEST_ACCEPTED => {
+                r.sync.accepted += 1;
+                None
+            }
+            SYNC_INGEST_REJECTED => {
+                r.sync.rejected += 1;
+                None
+            }
+            SYNC_RETRY_SCHEDULED => {
+                r.sync.retry_scheduled += 1;
+                None
+            }
+            SYNC_DEAD_LETTERED => {
+                r.sync.dead_lettered += 1;
+                None
+            }
+            SYNC_REPLAY_COMPLETED => {
+                r.sync.replay_completed += 1;
+                None
+            }
+            other => {
+                r.anomalies.push(anomaly(format!("unknown event type `{other}`")));
+                continue;
+            }
+        };
+        if let Some(to) = target {
+            let from = r.current_state;
+            // A health check that finds the state unchanged is not a transition.
+            if from == Some(to) && e.event_type == CONNECTOR_HEALTH_CHECKED {
+                continue;
+            }
+            if allowed(from, to) {
+                r.transition_log.push((e.recorded_at.clone(), from, to));
+                r.current_state = Some(to);
+            } else {
+                r.anomalies.push(anomaly(format!("invalid transition {from:?} -> {to:?}")));
+            }
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn ev(t: &str, at: &str, payload: Value) -> Event {
+        Event::new(t, "c", format!("d-{at}"), at, payload)
+    }
+
+    #[test]
+    fn folds_the_happy_path_and_the_revocation_path() {
+        let events = [
+            ev(CONNECTOR_PROVISIONED, "1", json!({})),
+            ev(CONNECTOR_HEALTH_CHECKED, "2", json!({"health_status": "healthy"})),
+            ev(CONNECTOR_DEGRADED, "3", json!({})),
+            ev(CONNECTOR_RECONNECTED, "4", json!({})),
+            ev(CONNECTOR_HEALTH_CHECKED, "5", json!({"health_status": "healthy"})),
+        ];
+        let r = reduce("c", &events);
+        assert_eq!(r.current_state, Some(ConnectorState::Healthy));
+        assert_eq!(r.transition_log.len(), 5);
+        assert!(r.anomalies.is_empty());
+        let r = reduce(
+            "c",
+            &[
+                ev(CONNECTOR_PROVISIONED, "1", json!({})),
+                ev(CONNECTOR_REVOKED, "2", json!({})),
+                ev(CONNECTOR_RECONNECTED, "3", json!({})),
+            ],
+        );
+        assert_eq!(r.current_state, Some(ConnectorState::Reconnected));
+    }
+
+    #[test]
+    fn records_anomalies_without_failing_and_is_order_independent() {
+        let mut events = vec![
+            ev(CONNECTOR_PROVISIONED, "1", json!({})),
+            ev(CONNECTOR_RECONNECTED, "2", json!({})), // provisioned -> reconnected is not allowed
+            ev(SYNC_INGEST_ACCEPTED, "3", json!({"ingested_count": 2})),
+            ev("SomethingElse", "4", json!({})),
+            ev(CONNECTOR_HEALTH_CHECKED, "5", json!({"health_status": 7})),
+        ];
+        events.push(events[2].clone()); // the same delivery twice
+        let forward = reduce("c", &events);
+        events.reverse();
+        assert_eq!(reduce("c", &events), forward);
+        assert_eq!(forward.current_state, Some(ConnectorState::Provisioned));
+        assert_eq!(forward.sync.accepted, 1);
+        let reasons: Vec<&str> = forward.anomalies.iter().map(|a| a.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 4, "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.starts_with("invalid transition Some(Provisioned) -> Reconnected")));
+        assert!(reasons.iter().any(|r| r.starts_with("duplicate delivery")));
+        assert!(reasons.iter().any(|r| r.starts_with("unknown event type `SomethingElse`")));
+        assert!(reasons.iter().any(|r| r.starts_with("malformed payload")));
+        assert_eq!(reduce("c", &[]), Reduced { connector: "c".into(), ..Reduced::default() });
+    }
+}
