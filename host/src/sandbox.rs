@@ -22,6 +22,20 @@ use crate::manifest::Manifest;
 
 const STARTED: &str = "a started sandbox has an instance";
 
+/// Calls export `$method` of the guest under the call's deadline, timing it and
+/// classifying a failure as `$call`. (A macro, because the call borrows the bindings
+/// and the store, two fields of the sandbox, at once.)
+macro_rules! call_guest {
+    ($self:ident, $call:expr, $method:ident($($arg:expr),*)) => {{
+        $self.arm();
+        let started = Instant::now();
+        let source = $self.bindings.as_ref().expect(STARTED).partner_connector_source();
+        let result = source.$method(&mut $self.store $(, $arg)*).await;
+        $self.last_call = started.elapsed();
+        result.map_err(|e| $self.fail($call, e))
+    }};
+}
+
 /// A live instance of a connector, for one run.
 pub struct Sandbox {
     store: Store<HostState>,
@@ -126,28 +140,14 @@ impl Sandbox {
 
     /// `source-name`.
     pub async fn source_name(&mut self) -> Result<String, GuestError> {
-        self.arm();
-        let started = Instant::now();
-        let result =
-            self.bindings.as_ref().expect(STARTED).partner_connector_source().call_source_name(&mut self.store).await;
-        self.last_call = started.elapsed();
-        result.map_err(|e| self.fail("source-name", e))
+        call_guest!(self, "source-name", call_source_name())
     }
 
     /// `list-drafts`: one page as drafts, in one crossing.
     pub async fn list_drafts(&mut self, req: PageRequest) -> Result<DraftPage, GuestError> {
         const CALL: &str = "list-drafts";
-        self.arm();
-        let started = Instant::now();
-        let result = self
-            .bindings
-            .as_ref()
-            .expect(STARTED)
-            .partner_connector_source()
-            .call_list_drafts(&mut self.store, &req)
-            .await;
-        self.last_call = started.elapsed();
-        let page = result.map_err(|e| self.fail(CALL, e))?.map_err(|e| self.refused(CALL, e))?;
+        let result = call_guest!(self, CALL, call_list_drafts(&req));
+        let page = result?.map_err(|e| self.refused(CALL, e))?;
         self.check_count(CALL, page.drafts.len() + page.skipped.len())?;
         Ok(page)
     }
@@ -155,33 +155,15 @@ impl Sandbox {
     /// `get-record`.
     pub async fn get_record(&mut self, id: &str) -> Result<SourceRecord, GuestError> {
         const CALL: &str = "get-record";
-        self.arm();
-        let started = Instant::now();
-        let result = self
-            .bindings
-            .as_ref()
-            .expect(STARTED)
-            .partner_connector_source()
-            .call_get_record(&mut self.store, id)
-            .await;
-        self.last_call = started.elapsed();
-        result.map_err(|e| self.fail(CALL, e))?.map_err(|e| self.refused(CALL, e))
+        let result = call_guest!(self, CALL, call_get_record(id));
+        result?.map_err(|e| self.refused(CALL, e))
     }
 
     /// `to-envelopes`.
     pub async fn to_envelopes(&mut self, records: &[SourceRecord]) -> Result<Vec<EnvelopeDraft>, GuestError> {
         const CALL: &str = "to-envelopes";
-        self.arm();
-        let started = Instant::now();
-        let result = self
-            .bindings
-            .as_ref()
-            .expect(STARTED)
-            .partner_connector_source()
-            .call_to_envelopes(&mut self.store, records)
-            .await;
-        self.last_call = started.elapsed();
-        let drafts = result.map_err(|e| self.fail(CALL, e))?.map_err(|e| self.refused(CALL, e))?;
+        let result = call_guest!(self, CALL, call_to_envelopes(records));
+        let drafts = result?.map_err(|e| self.refused(CALL, e))?;
         self.check_count(CALL, drafts.len())?;
         Ok(drafts)
     }

@@ -63,11 +63,10 @@ fn main() -> anyhow::Result<()> {
     );
 
     let cache = dir.path().join("cache");
-    let into_store = |db: &Path| -> anyhow::Result<(Duration, serde_json::Value)> {
-        let report = dir.path().join("store-report.json");
-        let started = Instant::now();
-        let status = Command::new(&host)
-            .env("HOST_CACHE_DIR", &cache)
+    // `host run` of the file connector on the generated feed, with `extra` arguments.
+    let host_run = |extra: &[&std::ffi::OsStr]| {
+        let mut cmd = Command::new(&host);
+        cmd.env("HOST_CACHE_DIR", &cache)
             .env("HOST_LOG", "error")
             .arg("run")
             .arg(&wasm)
@@ -75,12 +74,16 @@ fn main() -> anyhow::Result<()> {
             .arg(root.join("guests/file.toml"))
             .arg("--dir")
             .arg(format!("{}::/bench", dir.path().display()))
-            .args(["--set", "path=/bench/feed.jsonl", "--store"])
-            .arg(format!("sqlite:{}", db.display()))
-            .arg("--report")
-            .arg(&report)
-            .stderr(std::process::Stdio::null())
-            .status()?;
+            .args(["--set", "path=/bench/feed.jsonl"])
+            .args(extra)
+            .stderr(std::process::Stdio::null());
+        cmd
+    };
+    let into_store = |db: &Path| -> anyhow::Result<(Duration, serde_json::Value)> {
+        let report = dir.path().join("store-report.json");
+        let url = format!("sqlite:{}", db.display());
+        let started = Instant::now();
+        let status = host_run(&["--store".as_ref(), url.as_ref(), "--report".as_ref(), report.as_os_str()]).status()?;
         let took = started.elapsed();
         anyhow::ensure!(status.success(), "host run --store failed: {status}");
         Ok((took, serde_json::from_slice(&std::fs::read(&report)?)?))
@@ -88,21 +91,8 @@ fn main() -> anyhow::Result<()> {
     let sandboxed = |out: &Path| -> anyhow::Result<(Duration, serde_json::Value)> {
         let report = dir.path().join("report.json");
         let started = Instant::now();
-        let status = Command::new(&host)
-            .env("HOST_CACHE_DIR", &cache)
-            .env("HOST_LOG", "error")
-            .arg("run")
-            .arg(&wasm)
-            .arg("--manifest")
-            .arg(root.join("guests/file.toml"))
-            .arg("--dir")
-            .arg(format!("{}::/bench", dir.path().display()))
-            .args(["--set", "path=/bench/feed.jsonl", "--out"])
-            .arg(out)
-            .arg("--report")
-            .arg(&report)
-            .stderr(std::process::Stdio::null())
-            .status()?;
+        let status =
+            host_run(&["--out".as_ref(), out.as_os_str(), "--report".as_ref(), report.as_os_str()]).status()?;
         let took = started.elapsed();
         anyhow::ensure!(status.success(), "host run failed: {status}");
         let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
