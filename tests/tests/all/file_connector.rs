@@ -144,3 +144,32 @@ fn reads_a_json_array_feed_from_a_directory_granted_on_the_command_line() {
     assert!(err.contains("item 4"), "{err}");
     assert!(err.contains("2 published, 0 rejected, 2 skipped"), "{err}");
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    use std::io::{BufRead, Write};
+    let dir = scratch(&[]);
+    std::fs::create_dir_all(dir.path().join("feeds")).unwrap();
+    let mut feed = std::fs::File::create(dir.path().join("feeds/many.jsonl")).unwrap();
+    for i in 0..20_000 {
+        writeln!(feed, r#"{{"id":"r{i}","text":"{}"}}"#, "y".repeat(200)).unwrap();
+    }
+    drop(feed);
+    let mut child = host(&dir.path().join("cache"))
+        .arg("run")
+        .arg(FILE_WASM)
+        .arg("--dir")
+        .arg(format!("{}::/feeds", dir.path().join("feeds").display()))
+        .args(["--set", "path=/feeds/many.jsonl"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `host run ... | head -n 1`.
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains("\"record_id\":\"r0\""));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("error:"));
+}
