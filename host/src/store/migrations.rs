@@ -23,7 +23,6 @@ const MIGRATIONS: &[&str] = &[
         source TEXT NOT NULL,
         record_id TEXT NOT NULL,
         raw_sha256 TEXT NOT NULL,
-        envelope TEXT NOT NULL,
         enqueued_at TEXT NOT NULL,
         acked_at TEXT,
         UNIQUE (source, record_id, raw_sha256)

@@ -72,6 +72,11 @@ fn a_second_run_finds_everything_unchanged_and_a_change_is_published_once() {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "the queue is read in order");
     let changed = &q[35];
     assert_eq!(changed["record_id"], "fc-2026-0001");
+    assert_eq!(changed["superseded"], false);
+    // Its first version is superseded: listed, without an envelope.
+    let old = q.iter().find(|e| e["record_id"] == "fc-2026-0001").unwrap();
+    assert_eq!((old["superseded"].as_bool(), old["envelope"].is_null()), (Some(true), true));
+    assert_eq!(q.iter().filter(|e| e["superseded"] == true).count(), 1);
     let envelope: serde_json::Value = serde_json::from_str(changed["envelope"].as_str().unwrap()).unwrap();
     assert_eq!(envelope["raw"]["rating"], "misleading");
 
