@@ -88,7 +88,11 @@ impl Inspection {
                 env: Vec::new(),
                 sockets: false,
             },
-            limits: LimitsView { limits: manifest.limits.clone(), pooling_allocator: pooling },
+            limits: LimitsView {
+                // The bound in force, also where the manifest leaves it to the memory cap.
+                limits: Limits { max_page_bytes: Some(manifest.limits.page_bytes()), ..manifest.limits.clone() },
+                pooling_allocator: pooling,
+            },
         }
     }
 

@@ -173,3 +173,32 @@ fn a_reader_that_stops_early_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("error:"));
 }
+
+#[test]
+fn inspect_shows_the_contract_the_grants_and_every_limit() {
+    let dir = scratch(&[]);
+    let manifest = root().join("guests/file.toml");
+    let out = output(host(dir.path()).arg("inspect").arg(FILE_WASM).arg("--manifest").arg(&manifest).arg("--json"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["package"], "partner:connector@1.0.0");
+    assert_eq!(v["source_name"], "file");
+    assert_eq!(v["exports"], serde_json::json!(["partner:connector/source@1.0.0"]));
+    let imports: Vec<&str> = v["imports"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
+    assert!(imports.contains(&"partner:connector/config@1.0.0"));
+    assert!(!imports.iter().any(|i| i.starts_with("wasi:sockets")));
+    use sha2::Digest;
+    assert_eq!(v["sha256"], hex::encode(sha2::Sha256::digest(std::fs::read(FILE_WASM).unwrap())));
+    assert!(v["grants"]["dirs"][0].as_str().unwrap().ends_with("examples/feeds -> /feeds (read-only)"));
+    assert_eq!(v["grants"]["sockets"], false);
+    let limits = &v["limits"];
+    assert_eq!(limits["call_timeout_ms"], 10000);
+    assert_eq!(limits["memory_mib"], 256);
+    assert_eq!(limits["max_page_bytes"], 256u64 << 20, "the bound in force, not `unset`");
+
+    let text = output(host(dir.path()).arg("inspect").arg(FILE_WASM).arg("--manifest").arg(&manifest));
+    let text = String::from_utf8(text.stdout).unwrap();
+    for line in ["package       partner:connector@1.0.0", "  http        none", "  run_timeout_ms        3600000"] {
+        assert!(text.contains(line), "`{line}` missing from:\n{text}");
+    }
+}
