@@ -411,8 +411,7 @@ async fn inspect_cmd(cache_dir: Option<PathBuf>, args: InspectArgs) -> Result<()
 
 async fn dead_letters_list(url: &str, pending: bool) -> Result<(), CliError> {
     let store = crate::store::Store::open(url).await?;
-    for mut letter in store.dead_letters(pending).await? {
-        letter.draft.clear();
+    for letter in store.dead_letters(pending).await? {
         let mut v = serde_json::to_value(&letter).expect("a dead letter serialises");
         v.as_object_mut().expect("an object").remove("draft");
         println!("{v}");

@@ -87,11 +87,6 @@ impl Engine {
     pub fn pooling(&self) -> bool {
         self.inner.pooling
     }
-
-    /// The number of epoch ticks that make up `ms` milliseconds (at least one).
-    pub fn ticks(ms: u64) -> u64 {
-        (ms / TICK.as_millis() as u64).max(1)
-    }
 }
 
 fn config(pooling: bool) -> Config {

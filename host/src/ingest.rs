@@ -75,7 +75,8 @@ struct SealStats {
     seal: Duration,
     write: Duration,
     commit: Duration,
-    write_error: Option<String>,
+    /// Why writing or committing stopped, as the run's error.
+    write_error: Option<RunError>,
 }
 
 /// Runs `component` once under `manifest`, writing envelopes to `sink`, and reports.
@@ -187,7 +188,8 @@ pub async fn run_into(
                     collected_at: now_rfc3339(),
                     cursor: cursor.clone(),
                     next_cursor: page.next_cursor.clone(),
-                    state: sandbox.state().state.values().clone(),
+                    // Only a store keeps state; a JSONL run need not copy it every page.
+                    state: if store.is_some() { sandbox.state().state.values().clone() } else { Default::default() },
                 };
                 if tx.send(msg).await.is_err() {
                     break; // the sealer stopped: the sink failed; it reports why
@@ -218,15 +220,16 @@ pub async fn run_into(
         }
     }
     drop(tx);
-    let stats = sealer_thread.join().unwrap_or_else(|_| SealStats {
-        write_error: Some("output: the sealer thread panicked".into()),
+    let mut stats = sealer_thread.join().unwrap_or_else(|_| SealStats {
+        write_error: Some(RunError {
+            kind: "output".into(),
+            message: "the sealer thread panicked".into(),
+            call_ms: None,
+        }),
         ..SealStats::default()
     });
-    if let Some(e) = &stats.write_error
-        && error.is_none()
-    {
-        let (kind, message) = e.split_once(": ").unwrap_or(("output", e));
-        error = Some(RunError { kind: kind.into(), message: message.into(), call_ms: None });
+    if error.is_none() {
+        error = stats.write_error.take();
     }
 
     let report = RunReport {
@@ -427,7 +430,7 @@ fn seal_pages(mut sealer: Sealer, mut target: Target, mut rx: mpsc::Receiver<Pag
                     stats.commit += took;
                 }
                 Err(e) => {
-                    stats.write_error = Some(format!("store: {e}"));
+                    stats.write_error = Some(RunError { kind: "store".into(), message: e.to_string(), call_ms: None });
                     break;
                 }
             }
@@ -440,7 +443,8 @@ fn seal_pages(mut sealer: Sealer, mut target: Target, mut rx: mpsc::Receiver<Pag
         {
             // A closed pipe (`host run x.wasm | head`) is the reader's choice, not a failure.
             let kind = if e.kind() == std::io::ErrorKind::BrokenPipe { "output_closed" } else { "output" };
-            stats.write_error = Some(format!("{kind}: cannot write envelopes: {e}"));
+            let message = format!("cannot write envelopes: {e}");
+            stats.write_error = Some(RunError { kind: kind.into(), message, call_ms: None });
             break;
         }
         stats.write += committed.elapsed();

@@ -168,7 +168,7 @@ pub fn reduce(connector: &str, events: &[Event]) -> Reduced {
             CONNECTOR_REVOKED => Some(ConnectorState::Revoked),
             CONNECTOR_RECONNECTED => Some(ConnectorState::Reconnected),
             CONNECTOR_HEALTH_CHECKED => match e.payload["health_status"].as_str() {
-                Some(status @ "healthy") | Some(status @ ("degraded" | "unreachable")) => {
+                Some(status @ ("healthy" | "degraded" | "unreachable")) => {
                     r.last_health_check = Some((e.recorded_at.clone(), status.to_string()));
                     Some(if status == "healthy" { ConnectorState::Healthy } else { ConnectorState::Degraded })
                 }

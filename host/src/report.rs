@@ -119,7 +119,8 @@ pub struct GuestLog {
 /// Why a run failed.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunError {
-    /// `connector_error`, `limit_exceeded`, `trap`, `output` or `grant`.
+    /// `connector_error`, `limit_exceeded`, `trap`, `grant`, `store`, `output`, or
+    /// `output_closed` (the reader closed the pipe: not a failure of the host).
     pub kind: String,
     /// The full message.
     pub message: String,

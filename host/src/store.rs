@@ -359,18 +359,6 @@ impl Store {
         Ok(())
     }
 
-    /// Counts rows of a table (for status output and tests).
-    pub async fn count(&self, table: &'static str) -> Result<i64, StoreError> {
-        let sql = match table {
-            "envelopes" => "SELECT COUNT(*) FROM envelopes",
-            "queue" => "SELECT COUNT(*) FROM queue",
-            "dead_letters" => "SELECT COUNT(*) FROM dead_letters",
-            "runs" => "SELECT COUNT(*) FROM runs",
-            _ => unreachable!("no table `{table}`"),
-        };
-        sqlx::query(sql).fetch_one(&self.pool).await.map(|r| r.get::<i64, _>(0)).map_err(q("counting rows"))
-    }
-
     /// The queue after sequence number `after`, at most `limit` entries, each with
     /// its envelope unless a newer version superseded it.
     pub async fn queue(&self, after: i64, limit: i64) -> Result<Vec<QueueEntry>, StoreError> {
@@ -491,14 +479,14 @@ pub struct DeadLetterRow {
 impl Store {
     /// Dead letters, oldest first; only those not yet replayed when `pending`.
     pub async fn dead_letters(&self, pending: bool) -> Result<Vec<DeadLetterRow>, StoreError> {
-        let sql = if pending {
+        let rows = sqlx::query(
             "SELECT id, connector, source, record_id, reason, draft, connector_digest, created_at, replayed_at \
-             FROM dead_letters WHERE replayed_at IS NULL ORDER BY id"
-        } else {
-            "SELECT id, connector, source, record_id, reason, draft, connector_digest, created_at, replayed_at \
-             FROM dead_letters ORDER BY id"
-        };
-        let rows = sqlx::query(sql).fetch_all(&self.pool).await.map_err(q("reading dead letters"))?;
+             FROM dead_letters WHERE $1 = 0 OR replayed_at IS NULL ORDER BY id",
+        )
+        .bind(i64::from(pending))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("reading dead letters"))?;
         Ok(rows
             .iter()
             .map(|r| DeadLetterRow {

@@ -179,3 +179,24 @@ fn validate_names_the_line_and_field_of_each_problem() {
     fails(&out, 7, &format!("{p}:4: not JSON"));
     fails(&out, 7, "4 envelopes, 1 valid, 3 invalid");
 }
+
+#[test]
+fn a_cursor_the_connector_did_not_issue() {
+    let dir = scratch(&[]);
+    let out = output(
+        host(&dir.path().join("cache"))
+            .arg("run")
+            .arg(FILE_WASM)
+            .arg("--manifest")
+            .arg(root().join("guests/file.toml"))
+            .args(["--cursor", "page-7"]),
+    );
+    fails(&out, 4, "list-drafts failed: invalid-config: cursor `page-7` was not issued by this connector");
+}
+
+#[test]
+fn a_store_url_of_an_unsupported_kind() {
+    let dir = scratch(&[]);
+    let out = run(dir.path(), Path::new(PROBE_WASM), &["--store", "postgres://localhost/db"]);
+    fails(&out, 8, "store URL `postgres://localhost/db` is not supported: use sqlite:PATH");
+}
