@@ -9,9 +9,10 @@ use std::process::Command;
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("..");
     let root = root.canonicalize().unwrap();
-    for (workspace, members) in
-        [("guests", &["sdk", "file"][..]), ("tests/guests", &["probe", "sockets", "v2-connector"][..])]
-    {
+    for (workspace, members) in [
+        ("guests", &["sdk", "file", "http-json", "github"][..]),
+        ("tests/guests", &["probe", "sockets", "v2-connector"][..]),
+    ] {
         let dir = root.join(workspace);
         build(&dir);
         println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());

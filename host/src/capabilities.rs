@@ -43,9 +43,9 @@ pub struct HostState {
 
 impl HostState {
     /// The sandbox state for one run of `manifest`'s connector.
-    pub fn new(manifest: &Manifest) -> Result<HostState, wasi::GrantError> {
+    pub fn new(manifest: &Manifest, egress: Arc<crate::egress::Egress>) -> Result<HostState, wasi::GrantError> {
         let name: Arc<str> = Arc::from(manifest.name.as_str());
-        let log = log::LogCap::new(name.clone(), &manifest.limits);
+        let log = log::LogCap::new(name, &manifest.limits);
         let wasi = wasi::context(manifest, &log)?;
         Ok(HostState {
             wasi,
@@ -54,7 +54,7 @@ impl HostState {
             config: config::ConfigCap::new(manifest.config.clone()),
             log,
             state: state::StateCap::new(&manifest.limits),
-            http: http::HttpCap::new(name),
+            http: http::HttpCap::new(egress),
             deadline: None,
         })
     }
@@ -73,7 +73,10 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wit::config::add_to_linker::<HostState, HasConfig>(linker, |s| &mut s.config)?;
     wit::log::add_to_linker::<HostState, HasLog>(linker, |s| &mut s.log)?;
     wit::state::add_to_linker::<HostState, HasState>(linker, |s| &mut s.state)?;
-    wit::http::add_to_linker::<HostState, HasHttp>(linker, |s| &mut s.http)?;
+    wit::http::add_to_linker::<HostState, HasHttp>(linker, |s| http::HttpView {
+        cap: &mut s.http,
+        deadline: s.deadline,
+    })?;
     Ok(())
 }
 
@@ -98,5 +101,5 @@ impl HasData for HasState {
 }
 struct HasHttp;
 impl HasData for HasHttp {
-    type Data<'a> = &'a mut http::HttpCap;
+    type Data<'a> = http::HttpView<'a>;
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 use crate::component::{LoadError, LoadedComponent};
+use crate::egress::{Egress, Tape};
 use crate::engine::{Engine, EngineOptions, cache};
 use crate::envelope::{ConnectorStamp, Sealer};
 use crate::guest_error::GuestError;
@@ -146,6 +147,24 @@ pub struct ConnectorArgs {
     /// Grant a directory, read-only: HOST, or HOST::GUEST to choose the guest's path (repeatable).
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     pub dirs: Vec<String>,
+    /// Record every HTTP exchange the host makes for the connector to FILE (JSON
+    /// Lines, secrets redacted).
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+    /// Answer the connector's HTTP requests from a recording; no network is used.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+}
+
+impl ConnectorArgs {
+    /// Whether HTTP is recorded or replayed.
+    pub fn tape(&self) -> Tape {
+        match (&self.record, &self.replay) {
+            (Some(p), _) => Tape::Record(p.clone()),
+            (_, Some(p)) => Tape::Replay(p.clone()),
+            _ => Tape::Off,
+        }
+    }
 }
 
 /// `host run`.
@@ -236,6 +255,9 @@ pub enum CliError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// An HTTP recording could not be opened or read.
+    #[error(transparent)]
+    Tape(#[from] crate::egress::recording::TapeError),
     /// Reading or writing a file failed.
     #[error("{what}: {source}")]
     Io {
@@ -251,7 +273,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Load(_) | CliError::Manifest(_) | CliError::Grant(_) => 3,
+            CliError::Load(_) | CliError::Manifest(_) | CliError::Grant(_) | CliError::Tape(_) => 3,
             CliError::Guest(e) => guest_exit_code(e.kind()),
             CliError::RunFailed { kind, .. } => guest_exit_code(kind),
             CliError::Invalid(_) => 7,
@@ -348,13 +370,20 @@ async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliErr
         None if store.is_none() => Some(JsonlSink::stdout()),
         None => None,
     };
-    let options = RunOptions { page_size: args.limit, cursor: args.cursor, max_pages: args.max_pages, progress: false }
-        .with_progress_if_terminal();
+    let egress = Egress::with_tape(&manifest, &args.connector.tape())?;
+    let options = RunOptions {
+        page_size: args.limit,
+        cursor: args.cursor,
+        max_pages: args.max_pages,
+        progress: false,
+        egress: Some(egress),
+    }
+    .with_progress_if_terminal();
     let report = ingest::run_into(&engine, &component, &manifest, &options, ingest::Output { jsonl, store }).await;
     eprintln!("{}", report.summary());
     if let Some(path) = &args.report {
-        let json = serde_json::to_vec_pretty(&report).expect("a report serialises");
-        std::fs::write(path, json)
+        let json = serde_json::to_string_pretty(&report).expect("a report serialises");
+        std::fs::write(path, crate::secrets::redact(&json).as_bytes())
             .map_err(|source| CliError::Io { what: format!("cannot write report {}", path.display()), source })?;
     }
     match (report.status, report.error) {
@@ -367,7 +396,8 @@ async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliErr
 
 async fn get_cmd(cache_dir: Option<PathBuf>, args: GetArgs) -> Result<(), CliError> {
     let (engine, component, manifest) = load(cache_dir, &args.connector)?;
-    let mut sandbox = start(&engine, &component, &manifest).await?;
+    let egress = Egress::with_tape(&manifest, &args.connector.tape())?;
+    let mut sandbox = start(&engine, &component, &manifest, egress).await?;
     let record = sandbox.get_record(&args.id).await?;
     let drafts = sandbox.to_envelopes(std::slice::from_ref(&record)).await?;
     let stamp = ConnectorStamp {
@@ -389,8 +419,13 @@ async fn get_cmd(cache_dir: Option<PathBuf>, args: GetArgs) -> Result<(), CliErr
         .map_err(|source| CliError::Io { what: "cannot write to standard output".into(), source })
 }
 
-async fn start(engine: &Engine, component: &LoadedComponent, manifest: &Manifest) -> Result<Sandbox, CliError> {
-    Sandbox::start(engine, component, manifest).await.map_err(|e| match e {
+async fn start(
+    engine: &Engine,
+    component: &LoadedComponent,
+    manifest: &Manifest,
+    egress: std::sync::Arc<Egress>,
+) -> Result<Sandbox, CliError> {
+    Sandbox::start(engine, component, manifest, egress).await.map_err(|e| match e {
         StartError::Grant(e) => CliError::Grant(e),
         StartError::Guest(e) => CliError::Guest(e),
     })
@@ -398,7 +433,8 @@ async fn start(engine: &Engine, component: &LoadedComponent, manifest: &Manifest
 
 async fn inspect_cmd(cache_dir: Option<PathBuf>, args: InspectArgs) -> Result<(), CliError> {
     let (engine, component, manifest) = load(cache_dir, &args.connector)?;
-    let mut sandbox = start(&engine, &component, &manifest).await?;
+    let egress = Egress::with_tape(&manifest, &args.connector.tape())?;
+    let mut sandbox = start(&engine, &component, &manifest, egress).await?;
     let source_name = sandbox.source_name().await?;
     let info = crate::inspect::Inspection::new(&component, &manifest, source_name, engine.pooling());
     if args.json {

@@ -24,7 +24,7 @@ use crate::sink::JsonlSink;
 use crate::store::{DeadLetter, PageCommit, SealedRecord, Store};
 
 /// How to run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     /// Records per page to ask for (default: the manifest's `limits.page_size`).
     pub page_size: Option<u32>,
@@ -34,6 +34,9 @@ pub struct RunOptions {
     pub max_pages: Option<u64>,
     /// Show progress on stderr (when it is a terminal).
     pub progress: bool,
+    /// The connector's HTTP egress (shared across runs, so breakers and rate limits
+    /// carry over); a fresh, live one from the manifest when unset.
+    pub egress: Option<std::sync::Arc<crate::egress::Egress>>,
 }
 
 impl RunOptions {
@@ -144,14 +147,17 @@ pub async fn run_into(
     let mut pages = 0u64;
     let mut fetched = 0u64;
     let mut log_counts = (0, 0);
-    let mut http_denied = 0;
+    let mut http = crate::egress::HttpStats::default();
     let mut peak_memory = 0;
     let page_size = options.page_size.unwrap_or(manifest.limits.page_size);
 
     let t = Instant::now();
     let sandbox = match error {
         Some(_) => None,
-        None => Some(Sandbox::start(engine, component, manifest).await),
+        None => {
+            let egress = options.egress.clone().unwrap_or_else(|| crate::egress::Egress::new(manifest));
+            Some(Sandbox::start(engine, component, manifest, egress).await)
+        }
     };
     guest_time += t.elapsed();
     match sandbox {
@@ -215,7 +221,7 @@ pub async fn run_into(
             }
             let state = sandbox.state();
             log_counts = state.log.counts();
-            http_denied = state.http.denied;
+            http = state.http.stats.clone();
             peak_memory = state.limits.peak_memory as u64;
         }
     }
@@ -264,12 +270,13 @@ pub async fn run_into(
         },
         problems: stats.problems,
         guest_log: GuestLog { lines: log_counts.0, dropped: log_counts.1 },
-        http_denied,
+        http,
         peak_guest_memory_bytes: peak_memory,
         error,
     };
     if let Some(store) = &store {
         let json = serde_json::to_string(&report).expect("a report serialises");
+        let json = crate::secrets::redact(&json);
         let status = if report.error.is_some() { "failed" } else { "ok" };
         let kept = async {
             store.record_run(&report.connector, status, &report.started_at, &report.finished_at, &json).await?;

@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 fn main() {
     let cli = host::cli::Cli::parse();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(host::secrets::RedactingWriter::new)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(EnvFilter::try_from_env("HOST_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
@@ -21,7 +21,7 @@ fn main() {
         .build()
         .expect("starting the async runtime");
     if let Err(e) = runtime.block_on(host::cli::run(cli)) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", host::secrets::redact(&format!("{e:#}")));
         std::process::exit(e.exit_code());
     }
 }

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+pub mod http;
+
 /// A loaded, substituted and checked manifest.
 #[derive(Clone, Debug)]
 pub struct Manifest {
@@ -26,6 +28,8 @@ pub struct Manifest {
     pub dirs: Vec<DirGrant>,
     /// Limits of the sandbox.
     pub limits: Limits,
+    /// What the connector may reach over HTTP, and how.
+    pub http: http::HttpGrant,
     /// The file it was read from, if any.
     pub path: Option<PathBuf>,
 }
@@ -142,6 +146,8 @@ struct ManifestFile {
     dirs: Vec<DirFile>,
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    http: http::HttpSettings,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +169,7 @@ impl Manifest {
             config: Arc::default(),
             dirs: Vec::new(),
             limits: Limits::default(),
+            http: http::HttpGrant::default(),
             path: None,
         }
     }
@@ -254,7 +261,26 @@ impl Manifest {
         let limits = file.limits;
         check_limits(&limits).map_err(|(key, message)| invalid(&format!("limits.{key}"), message))?;
 
-        Ok(Manifest { name, source, config: Arc::new(config), dirs, limits, path: Some(path.to_path_buf()) })
+        let mut settings = file.http;
+        for (i, entry) in settings.allow.iter_mut().enumerate() {
+            *entry = subst(&format!("http.allow[{i}]"), entry)?;
+        }
+        let http = http::grant(settings, env).map_err(|(key, message)| invalid(&key, message))?;
+        // A secret reaches the guest only as a header the host adds; an operator who
+        // wrote one into `[config]` would hand it to the guest in plain text.
+        for (k, v) in &config {
+            if let Some(s) = http.secrets.iter().find(|s| s.values().iter().any(|x| v.contains(x))) {
+                return Err(invalid(
+                    &format!("config.{k}"),
+                    format!(
+                        "holds the value of secret {}; secrets reach a connector only through [[http.secrets]]",
+                        s.from_env
+                    ),
+                ));
+            }
+        }
+
+        Ok(Manifest { name, source, config: Arc::new(config), dirs, limits, http, path: Some(path.to_path_buf()) })
     }
 
     /// Sets config `key` to `value` (from `--set`), over the manifest's value.

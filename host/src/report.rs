@@ -54,8 +54,8 @@ pub struct RunReport {
     pub problems: Vec<Problem>,
     /// Lines the guest logged, and lines dropped by the rate limit.
     pub guest_log: GuestLog,
-    /// HTTP requests the connector attempted that the host denied.
-    pub http_denied: u64,
+    /// What the connector's HTTP requests did: sent, retried, denied, waited.
+    pub http: crate::egress::HttpStats,
     /// The largest linear memory the guest reached, in bytes.
     pub peak_guest_memory_bytes: u64,
     /// Why the run failed, when it did.

@@ -66,9 +66,10 @@ impl Sandbox {
         engine: &Engine,
         component: &LoadedComponent,
         manifest: &Manifest,
+        egress: std::sync::Arc<crate::egress::Egress>,
     ) -> Result<Sandbox, StartError> {
         let limits = &manifest.limits;
-        let state = HostState::new(manifest)?;
+        let state = HostState::new(manifest, egress)?;
         let mut store = Store::new(engine.wasmtime(), state);
         store.limiter(|s| &mut s.limits);
         // What the host copies out of the guest in one call (a page of drafts, a log

@@ -12,6 +12,12 @@ pub const PROBE_WASM: &str = env!("GUEST_PROBE");
 pub const SOCKETS_WASM: &str = env!("GUEST_SOCKETS");
 /// A component built against `partner:connector@2.0.0`.
 pub const V2_WASM: &str = env!("GUEST_V2_CONNECTOR");
+/// The generic REST/JSON connector.
+pub const HTTP_JSON_WASM: &str = env!("GUEST_HTTP_JSON");
+/// The GitHub issues connector.
+pub const GITHUB_WASM: &str = env!("GUEST_GITHUB");
+
+pub mod upstream;
 
 /// The repository's root directory.
 pub fn root() -> PathBuf {

@@ -12,6 +12,10 @@
 //! The SDK implements the contract's `list-drafts` export from the connector's own
 //! `list-records` and `to-envelopes`, so that the host's ingest crosses the sandbox
 //! boundary once per page instead of three times.
+//!
+//! For connectors that read HTTP APIs, [`http_util`] parses `Link` headers and builds
+//! URLs, and [`fetch`] sends GET requests through the host, keeping the ETag of a
+//! pass's first page in state.
 
 wit_bindgen::generate!({
     world: "connector",
@@ -20,6 +24,9 @@ wit_bindgen::generate!({
     default_bindings_module: "connector_sdk",
     export_macro_name: "export",
 });
+
+pub mod fetch;
+pub mod http_util;
 
 pub use exports::partner::connector::source::Guest;
 pub use partner::connector::types::{

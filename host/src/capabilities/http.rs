@@ -1,40 +1,43 @@
 //! `partner:connector/http`: outbound HTTP, mediated by the host.
 //!
-//! The manifest grants no HTTP hosts yet, so every request is denied with a
-//! `denied` error naming the origin it tried to reach. Denial is a value the guest
-//! can handle, never a trap.
+//! The capability is a thin seam: every request goes to the connector's
+//! [`Egress`], which checks the grant, rate-limits, breaks circuits, retries and
+//! injects secrets. A refusal or a failure is a `connector-error` value the guest can
+//! handle, never a trap.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::bindings::v1::partner::connector::http::{self, Request, Response};
 use crate::bindings::v1::partner::connector::types::ConnectorError;
+use crate::egress::{Egress, HttpStats};
 
 /// The HTTP capability of one run.
 pub struct HttpCap {
-    connector: Arc<str>,
-    /// How many requests the guest attempted (all denied).
-    pub denied: u64,
+    egress: Arc<Egress>,
+    /// What this run's requests did.
+    pub stats: HttpStats,
 }
 
 impl HttpCap {
-    /// An HTTP capability for `connector` with no granted hosts.
-    pub fn new(connector: Arc<str>) -> HttpCap {
-        HttpCap { connector, denied: 0 }
-    }
-
-    fn deny(&mut self, req: &Request) -> ConnectorError {
-        self.denied += 1;
-        let target = match url::Url::parse(&req.url) {
-            Ok(url) => url.origin().ascii_serialization(),
-            Err(e) => return ConnectorError::Denied(format!("`{}` is not an absolute URL: {e}", req.url)),
-        };
-        tracing::warn!(connector = %self.connector, %target, "denied an HTTP request: no host is granted");
-        ConnectorError::Denied(format!("HTTP to {target} is not granted: the manifest allows no HTTP hosts"))
+    /// An HTTP capability going through `egress`.
+    pub fn new(egress: Arc<Egress>) -> HttpCap {
+        HttpCap { egress, stats: HttpStats::default() }
     }
 }
 
-impl http::Host for HttpCap {
+/// The capability with the deadline of the guest call now running: the host never
+/// waits (for a retry, a rate limit) past it.
+pub struct HttpView<'a> {
+    /// The capability.
+    pub cap: &'a mut HttpCap,
+    /// The guest call's deadline.
+    pub deadline: Option<Instant>,
+}
+
+impl http::Host for HttpView<'_> {
     async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, ConnectorError>> {
-        Ok(Err(self.deny(&req)))
+        let cap = &mut *self.cap;
+        Ok(cap.egress.send(req, self.deadline, &mut cap.stats).await)
     }
 }

@@ -5,6 +5,7 @@ mod cache;
 mod containment;
 mod errors;
 mod file_connector;
+mod http;
 mod jcs;
 mod sandbox;
 mod schemas;

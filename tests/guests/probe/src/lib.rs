@@ -108,6 +108,7 @@ fn misbehave(mode: &str) -> Result<Vec<SourceRecord>, ConnectorError> {
             record("", json!({"empty": "id"}).to_string()),
             record("number", "42".into()),
         ],
+        "http" => http_requests()?,
         "forge-raw" => vec![record(
             "forged",
             json!({"raw_sha256": "0".repeat(64), "source": "forged", "collected_at": "1970-01-01T00:00:00Z"})
@@ -115,6 +116,74 @@ fn misbehave(mode: &str) -> Result<Vec<SourceRecord>, ConnectorError> {
         )],
         other => return Err(ConnectorError::InvalidConfig(format!("unknown mode `{other}`"))),
     })
+}
+
+/// Sends `count` requests as config says (`url`, `method`, `headers` as a JSON array
+/// of `[name, value]`, `body`, `timeout_ms`) and returns one record per response:
+/// status, headers and body as text. The first error ends the page with that error,
+/// so the host's message is what the run reports.
+fn http_requests() -> Result<Vec<SourceRecord>, ConnectorError> {
+    let url = config::get("url").ok_or_else(|| ConnectorError::InvalidConfig("`url` is not set".into()))?;
+    let method = match config::get("method").as_deref().unwrap_or("GET") {
+        "POST" => http::Method::Post,
+        "PUT" => http::Method::Put,
+        "HEAD" => http::Method::Head,
+        _ => http::Method::Get,
+    };
+    let headers: Vec<(String, String)> = config::get("headers")
+        .map(|h| serde_json::from_str(&h).expect("headers: JSON [[name, value]]"))
+        .unwrap_or_default();
+    let count = config::get("count").and_then(|c| c.parse().ok()).unwrap_or(1);
+    // With `keep_going`, an error becomes a record (`{"error": kind, "message": …}`)
+    // and the next request is made; `gaps` (JSON array of ms) pauses before each.
+    let keep_going = config::get("keep_going").is_some_and(|v| v == "true");
+    let gaps: Vec<u64> =
+        config::get("gaps").map(|g| serde_json::from_str(&g).expect("gaps: JSON [ms]")).unwrap_or_default();
+    let mut out = Vec::new();
+    for i in 0..count {
+        if let Some(&gap) = gaps.get(i) {
+            std::thread::sleep(std::time::Duration::from_millis(gap));
+        }
+        let result = http::send(&http::Request {
+            method,
+            url: url.clone(),
+            headers: headers.clone(),
+            body: config::get("body").map(String::into_bytes),
+            timeout_ms: config::get("timeout_ms").and_then(|t| t.parse().ok()),
+        });
+        let response = match result {
+            Ok(r) => r,
+            Err(e) if keep_going => {
+                let (kind, message) = describe(&e);
+                out.push(record(&format!("response-{i}"), json!({"error": kind, "message": message}).to_string()));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let raw = json!({
+            "status": response.status,
+            "headers": response.headers,
+            "body": String::from_utf8_lossy(&response.body),
+            "body_len": response.body.len(),
+        });
+        out.push(record(&format!("response-{i}"), raw.to_string()));
+    }
+    Ok(out)
+}
+
+/// The case of an error and its message.
+fn describe(e: &ConnectorError) -> (&'static str, String) {
+    match e {
+        ConnectorError::Auth(m) => ("auth", m.clone()),
+        ConnectorError::RateLimited(r) => ("rate-limited", format!("{} ({:?} ms)", r.message, r.retry_after_ms)),
+        ConnectorError::Timeout(m) => ("timeout", m.clone()),
+        ConnectorError::Network(m) => ("network", m.clone()),
+        ConnectorError::NotFound(m) => ("not-found", m.clone()),
+        ConnectorError::Api(a) => ("api", format!("{} {}", a.status, a.message)),
+        ConnectorError::CircuitOpen(r) => ("circuit-open", r.message.clone()),
+        ConnectorError::Denied(m) => ("denied", m.clone()),
+        other => ("other", format!("{other:?}")),
+    }
 }
 
 /// Which export misbehaves (`list`, `to-envelopes` or `get-record`) and how.

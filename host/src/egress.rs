@@ -1,0 +1,413 @@
+//! Outbound HTTP on a connector's behalf: the only way a guest reaches a network.
+//!
+//! Every request a guest makes through `partner:connector/http` goes through
+//! [`Egress::send`], in this order:
+//!
+//! 1. **Grant**: the URL's scheme, host and port must match an `http.allow` entry,
+//!    and the guest's headers must not touch what the host owns ([`exchange`]).
+//! 2. **Rate limit**: the connector's token bucket, and any pause an upstream asked
+//!    for (429 `Retry-After`, `X-RateLimit-Remaining: 0`).
+//! 3. **Circuit breaker** per upstream host: while it is open, no request is sent.
+//! 4. **Exchange**: names resolved and checked ([`address`]), secrets added for
+//!    their host only, redirects followed and re-checked, timeouts and body caps.
+//! 5. **Retry** of transient failures with backoff and jitter, `Retry-After`
+//!    honoured, never past the guest call's deadline.
+//!
+//! With `--record`, each exchange is written to a file; with `--replay`, answered
+//! from one ([`recording`]). The decisions of steps 2, 3 and 5 are plain functions in
+//! [`crate::resilience`].
+
+pub mod address;
+pub mod exchange;
+pub mod recording;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::bindings::v1::partner::connector::http::{Method, Request, Response};
+use crate::bindings::v1::partner::connector::types::{ApiError, ConnectorError, RetryInfo};
+use crate::manifest::Manifest;
+use crate::manifest::http::HttpGrant;
+use crate::resilience::breaker::{BreakerConfig, Breakers, CircuitBreaker};
+use crate::resilience::rate_limit::{RateLimitConfig, RateLimiter, upstream_pause};
+use crate::resilience::retry::{self, Decision, Failure, RetryPolicy};
+use exchange::{AttemptError, Prepared};
+use recording::{Body, Exchange, Recorded, Recorder, Replay, Replayed, TapeError};
+
+/// Whether exchanges are recorded, replayed, or neither.
+#[derive(Clone, Debug, Default)]
+pub enum Tape {
+    /// Live, nothing written.
+    #[default]
+    Off,
+    /// Live, every exchange appended to this file.
+    Record(PathBuf),
+    /// No network: every answer comes from this file.
+    Replay(PathBuf),
+}
+
+/// What a run's HTTP did, for the run report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HttpStats {
+    /// Requests the guest made.
+    pub requests: u64,
+    /// Attempts sent over the network (retries and redirects' first hops included).
+    pub sent: u64,
+    /// Retries after transient failures.
+    pub retries: u64,
+    /// Requests the host refused (not granted, a forbidden header, a refused address).
+    pub denied: u64,
+    /// Requests that ended in an error for the guest (denials included).
+    pub failed: u64,
+    /// Time spent waiting for the rate limit, an upstream's pause or `Retry-After`.
+    pub rate_limit_wait_ms: u64,
+    /// Circuit breaker state changes.
+    pub breaker_transitions: u64,
+    /// Requests answered from a recording.
+    pub replayed: u64,
+}
+
+/// A recording or replay file could not be opened.
+pub type EgressError = TapeError;
+
+/// The HTTP side of one connector: its grant, client, breakers and rate limiter.
+/// Shared by all of the connector's runs, so that a breaker opened by one run is
+/// still open for the next.
+pub struct Egress {
+    connector: String,
+    grant: HttpGrant,
+    client: OnceLock<reqwest::Client>,
+    policy: RetryPolicy,
+    breakers: Arc<Breakers>,
+    limiter: Mutex<RateLimiter>,
+    recorder: Option<Recorder>,
+    replay: Option<Replay>,
+}
+
+impl Egress {
+    /// The egress of `manifest`'s connector, live.
+    pub fn new(manifest: &Manifest) -> Arc<Egress> {
+        Arc::new(Egress::build(manifest, None, None))
+    }
+
+    /// The egress of `manifest`'s connector, recording or replaying as `tape` says.
+    pub fn with_tape(manifest: &Manifest, tape: &Tape) -> Result<Arc<Egress>, EgressError> {
+        let (recorder, replay) = match tape {
+            Tape::Off => (None, None),
+            Tape::Record(path) => (Some(Recorder::create(path)?), None),
+            Tape::Replay(path) => (None, Some(Replay::open(path)?)),
+        };
+        Ok(Arc::new(Egress::build(manifest, recorder, replay)))
+    }
+
+    fn build(manifest: &Manifest, recorder: Option<Recorder>, replay: Option<Replay>) -> Egress {
+        let s = &manifest.http.settings;
+        let policy = RetryPolicy {
+            max_retries: s.retry.max_retries,
+            base_delay: Duration::from_millis(s.retry.base_delay_ms),
+            max_delay: Duration::from_millis(s.retry.max_delay_ms),
+            max_retry_after: Duration::from_millis(s.retry.max_retry_after_ms),
+            jitter: s.retry.jitter,
+            retry_non_idempotent: s.retry.retry_non_idempotent,
+        };
+        let breakers = Arc::new(Breakers::new(BreakerConfig {
+            failure_threshold: s.breaker.failure_threshold,
+            reset_after: Duration::from_millis(s.breaker.reset_ms),
+            half_open_probes: s.breaker.half_open_probes,
+        }));
+        let limiter = RateLimiter::new(
+            RateLimitConfig { requests_per_second: s.rate_limit.requests_per_second, burst: s.rate_limit.burst },
+            Instant::now(),
+        );
+        Egress {
+            connector: manifest.name.clone(),
+            grant: manifest.http.clone(),
+            client: OnceLock::new(),
+            policy,
+            breakers,
+            limiter: Mutex::new(limiter),
+            recorder,
+            replay,
+        }
+    }
+
+    /// The breakers of this connector's upstreams, for metrics.
+    pub fn breakers(&self) -> &Breakers {
+        &self.breakers
+    }
+
+    /// The HTTP client, built on first use (a run that makes no request pays nothing).
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .dns_resolver(Arc::new(address::CheckedResolver))
+                // Egress goes where the grant says, never through a proxy from the
+                // environment; redirects are followed (and checked) by the host.
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .referer(false)
+                .connect_timeout(Duration::from_millis(self.grant.settings.connect_timeout_ms))
+                .user_agent(concat!("connector-host/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("the HTTP client's settings are valid")
+        })
+    }
+
+    /// Sends the guest's `req`, by `call_deadline` at the latest (the guest call's
+    /// deadline: waiting past it would only get the guest interrupted).
+    pub async fn send(
+        &self,
+        req: Request,
+        call_deadline: Option<Instant>,
+        stats: &mut HttpStats,
+    ) -> Result<Response, ConnectorError> {
+        stats.requests += 1;
+        let result = self.send_checked(req, call_deadline, stats).await;
+        if let Err(e) = &result {
+            stats.failed += 1;
+            if matches!(e, ConnectorError::Denied(_)) {
+                stats.denied += 1;
+            }
+        }
+        result
+    }
+
+    async fn send_checked(
+        &self,
+        req: Request,
+        call_deadline: Option<Instant>,
+        stats: &mut HttpStats,
+    ) -> Result<Response, ConnectorError> {
+        let shown = crate::capabilities::log::sanitize(req.url.as_bytes(), 200);
+        let url = match url::Url::parse(&req.url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => u,
+            Ok(_) => return Err(ConnectorError::Denied(format!("`{shown}`: only http and https URLs are allowed"))),
+            Err(e) => return Err(ConnectorError::Denied(format!("`{shown}` is not an absolute URL: {e}"))),
+        };
+        let target = url.origin().ascii_serialization();
+        if self.grant.allows(&url).is_none() {
+            tracing::warn!(connector = %self.connector, %target, "denied an HTTP request: not granted");
+            return Err(ConnectorError::Denied(if self.grant.allow.is_empty() {
+                format!("HTTP to {target} is not granted: the manifest allows no HTTP hosts")
+            } else {
+                let granted: Vec<&str> = self.grant.allow.iter().map(|r| r.text.as_str()).collect();
+                format!("HTTP to {target} is not granted (http.allow: {})", granted.join(", "))
+            }));
+        }
+        let host = url.host_str().unwrap_or_default().trim_end_matches('.').to_ascii_lowercase();
+        let injected: Vec<&str> =
+            self.grant.secrets.iter().filter(|s| s.host == host).map(|s| s.header.as_str()).collect();
+        let headers = exchange::check_headers(&req.headers, &injected).map_err(|m| {
+            tracing::warn!(connector = %self.connector, %target, "denied an HTTP request: {m}");
+            ConnectorError::Denied(format!("request to {target}: {m}"))
+        })?;
+        let method = match req.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Head => reqwest::Method::HEAD,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+            Method::Options => reqwest::Method::OPTIONS,
+        };
+
+        if let Some(replay) = &self.replay {
+            stats.replayed += 1;
+            return match replay.answer(method.as_str(), url.as_str(), req.body.as_deref()) {
+                Ok(Replayed::Response { status, headers, body }) => Ok(Response { status, headers, body }),
+                Ok(Replayed::Error(e)) => Err(e),
+                Err(message) => Err(ConnectorError::Other(message)),
+            };
+        }
+
+        let mut total = Duration::from_millis(self.grant.settings.total_timeout_ms);
+        if let Some(ms) = req.timeout_ms {
+            total = total.min(Duration::from_millis(u64::from(ms)));
+        }
+        let now = Instant::now();
+        let budget = match call_deadline {
+            Some(d) => total.min(d.saturating_duration_since(now)),
+            None => total,
+        };
+        let deadline = now + budget;
+        let prepared = Prepared { method, url, headers, body: req.body, budget_ms: millis(budget) };
+        let result = self.with_retries(&prepared, &host, deadline, stats).await;
+        if let Some(recorder) = &self.recorder {
+            let answer = match &result {
+                Ok(r) => Recorded::Response { status: r.status, headers: r.headers.clone(), body: Body::of(&r.body) },
+                Err(e) => Recorded::error(e),
+            };
+            let exchange = Exchange {
+                method: prepared.method.to_string(),
+                url: prepared.url.to_string(),
+                headers: req.headers,
+                body: prepared.body.as_deref().map(Body::of),
+                answer,
+            };
+            if let Err(e) = recorder.write(&exchange) {
+                return Err(ConnectorError::Other(e.to_string()));
+            }
+        }
+        result
+    }
+
+    /// Attempts `req` until it succeeds, fails for good, or time runs out.
+    async fn with_retries(
+        &self,
+        req: &Prepared,
+        host: &str,
+        deadline: Instant,
+        stats: &mut HttpStats,
+    ) -> Result<Response, ConnectorError> {
+        let what = format!("{} {}", req.method, crate::capabilities::log::sanitize(req.url.as_str().as_bytes(), 200));
+        let idempotent = retry::is_idempotent(req.method.as_str());
+        let mut retries = 0;
+        loop {
+            let wait = self.limiter.lock().unwrap_or_else(|e| e.into_inner()).reserve(Instant::now());
+            if !wait.is_zero() {
+                if wait > self.policy.max_retry_after || Instant::now() + wait > deadline {
+                    return Err(ConnectorError::RateLimited(RetryInfo {
+                        retry_after_ms: Some(millis(wait)),
+                        message: format!(
+                            "{what}: the rate limit (http.rate_limit, or the upstream's pause) allows the next request in {} ms",
+                            millis(wait)
+                        ),
+                    }));
+                }
+                tokio::time::sleep(wait).await;
+                stats.rate_limit_wait_ms += millis(wait);
+            }
+            let acquired = self.breaker(host, stats, |b| b.acquire(Instant::now()));
+            if let Err(remaining) = acquired {
+                return Err(ConnectorError::CircuitOpen(RetryInfo {
+                    retry_after_ms: Some(millis(remaining)),
+                    message: format!(
+                        "{what}: the circuit breaker for {host} is open after repeated failures; no request was sent (retry in {} ms)",
+                        millis(remaining)
+                    ),
+                }));
+            }
+            stats.sent += 1;
+            let outcome = exchange::attempt(self, req, deadline).await;
+            let (failure, message, retry_after) = match outcome {
+                Ok(answer) => {
+                    let now = Instant::now();
+                    if let Some(until) = upstream_pause(&answer.headers, now, SystemTime::now()) {
+                        self.limiter.lock().unwrap_or_else(|e| e.into_inner()).pause_until(until);
+                    }
+                    if answer.status < 400 {
+                        self.breaker(host, stats, |b| b.on_success(now));
+                        return Ok(Response { status: answer.status, headers: answer.headers, body: answer.body });
+                    }
+                    let retry_after = header(&answer.headers, "retry-after")
+                        .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+                    if answer.status == 429
+                        && let Some(ra) = retry_after
+                        && let Some(until) = now.checked_add(ra)
+                    {
+                        self.limiter.lock().unwrap_or_else(|e| e.into_inner()).pause_until(until);
+                    }
+                    if answer.status >= 500 {
+                        self.breaker(host, stats, |b| b.on_failure(now));
+                    } else {
+                        self.breaker(host, stats, CircuitBreaker::on_neutral);
+                    }
+                    let message = status_message(&what, answer.status, &answer.body);
+                    (Failure::Status(answer.status), message, retry_after)
+                }
+                Err(AttemptError::Denied(m)) => {
+                    self.breaker(host, stats, CircuitBreaker::on_neutral);
+                    tracing::warn!(connector = %self.connector, "denied an HTTP request: {m}");
+                    return Err(ConnectorError::Denied(m));
+                }
+                Err(AttemptError::TooLarge(m)) => {
+                    self.breaker(host, stats, CircuitBreaker::on_neutral);
+                    return Err(ConnectorError::Other(format!("{what}: {m}")));
+                }
+                Err(AttemptError::Failed(f, m)) => {
+                    if matches!(f, Failure::Other) {
+                        self.breaker(host, stats, CircuitBreaker::on_neutral);
+                    } else {
+                        self.breaker(host, stats, |b| b.on_failure(Instant::now()));
+                    }
+                    (f, format!("{what}: {m}"), None)
+                }
+            };
+            match self.policy.decide(retries, idempotent, &failure, retry_after, retry::jitter_sample()) {
+                Decision::Retry(delay) if Instant::now() + delay < deadline => {
+                    tracing::info!(connector = %self.connector, failure = %failure, delay_ms = millis(delay),
+                        "retrying {what}");
+                    tokio::time::sleep(delay).await;
+                    if retry_after.is_some() {
+                        stats.rate_limit_wait_ms += millis(delay);
+                    }
+                    retries += 1;
+                    stats.retries += 1;
+                }
+                Decision::RateLimited(wait) => {
+                    return Err(ConnectorError::RateLimited(RetryInfo {
+                        retry_after_ms: Some(millis(wait)),
+                        message: format!(
+                            "{message}; the upstream asks to wait {} ms, longer than the host waits (http.retry.max_retry_after_ms)",
+                            millis(wait)
+                        ),
+                    }));
+                }
+                Decision::Retry(_) | Decision::GiveUp => {
+                    let message = if retries > 0 { format!("{message} (after {retries} retries)") } else { message };
+                    return Err(final_error(&failure, message, retry_after));
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on the breaker of `host`, logging and counting its transitions.
+    fn breaker<R>(&self, host: &str, stats: &mut HttpStats, f: impl FnOnce(&mut CircuitBreaker) -> R) -> R {
+        self.breakers.with(&self.connector, host, |b| {
+            let r = f(b);
+            for (from, to) in b.take_transitions() {
+                stats.breaker_transitions += 1;
+                tracing::warn!(connector = %self.connector, upstream = host, %from, %to, "circuit breaker");
+            }
+            r
+        })
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// `GET url: 503 Service Unavailable: <start of the body>`.
+fn status_message(what: &str, status: u16, body: &[u8]) -> String {
+    let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+    let excerpt = crate::capabilities::log::sanitize(body, 200);
+    if excerpt.is_empty() {
+        format!("{what}: {status} {reason}")
+    } else {
+        format!("{what}: {status} {reason}: {excerpt}")
+    }
+}
+
+/// The error the guest gets when the host stops trying.
+fn final_error(failure: &Failure, message: String, retry_after: Option<Duration>) -> ConnectorError {
+    match failure {
+        Failure::Status(401 | 403) => ConnectorError::Auth(message),
+        Failure::Status(404) => ConnectorError::NotFound(message),
+        Failure::Status(429) => {
+            ConnectorError::RateLimited(RetryInfo { retry_after_ms: retry_after.map(millis), message })
+        }
+        Failure::Status(s) => ConnectorError::Api(ApiError { status: *s, message }),
+        Failure::Timeout => ConnectorError::Timeout(message),
+        Failure::ConnectionReset | Failure::ConnectionRefused | Failure::TruncatedBody | Failure::Other => {
+            ConnectorError::Network(message)
+        }
+    }
+}
