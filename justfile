@@ -33,8 +33,10 @@ demo: build-guests build
     ./target/release/host run guests/file.wasm --store
     @echo "the queue of published changes holds $(./target/release/host queue --limit 1000 | wc -l) entries"
 
-# Build the guests and the host, then run every test.
+# Build the guests and the host, then run every test: the guests' own unit tests
+# (natively), then the host's unit tests and the end-to-end suite.
 test: build-guests
+    cd guests && cargo test --quiet --workspace --target "$(rustc -vV | sed -n 's/^host: //p')"
     cargo build -p host
     cargo test --workspace
 

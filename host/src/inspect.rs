@@ -41,8 +41,10 @@ pub struct Inspection {
 pub struct Grants {
     /// Directories: `host -> guest (read-only|read-write)`.
     pub dirs: Vec<String>,
-    /// HTTP hosts it may reach (none can be granted yet).
+    /// HTTP origins it may reach (`http.allow`).
     pub http: Vec<String>,
+    /// Headers the host adds for it: `header for host (from VAR)`; never the values.
+    pub secrets: Vec<String>,
     /// Config keys it can read.
     pub config: Vec<String>,
     /// Environment variables it sees (always none).
@@ -83,7 +85,13 @@ impl Inspection {
                         format!("{} -> {} ({mode})", d.host.display(), d.guest)
                     })
                     .collect(),
-                http: Vec::new(),
+                http: manifest.http.allow.iter().map(|r| r.text.clone()).collect(),
+                secrets: manifest
+                    .http
+                    .secrets
+                    .iter()
+                    .map(|s| format!("{} for {} (from {})", s.header, s.host, s.from_env))
+                    .collect(),
                 config: manifest.config.keys().cloned().collect(),
                 env: Vec::new(),
                 sockets: false,
@@ -119,7 +127,12 @@ impl Inspection {
         let _ = writeln!(s, "source        {}", self.source);
         let _ = writeln!(s, "grants");
         let _ = writeln!(s, "  dirs        {}", none(&self.grants.dirs));
-        let _ = writeln!(s, "  http        none (every request is denied)");
+        if self.grants.http.is_empty() {
+            let _ = writeln!(s, "  http        none (every request is denied)");
+        } else {
+            let _ = writeln!(s, "  http        {}", self.grants.http.join(", "));
+        }
+        let _ = writeln!(s, "  secrets     {}", none(&self.grants.secrets));
         let _ = writeln!(s, "  config      {}", none(&self.grants.config));
         let _ = writeln!(s, "  env         none");
         let _ = writeln!(s, "  sockets     none");

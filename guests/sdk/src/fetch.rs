@@ -98,7 +98,8 @@ fn kept_etag(url: &str) -> Option<String> {
 
 /// `e` with `context` put before its message (`GET https://...: not found`).
 pub fn with_context(e: ConnectorError, context: &str) -> ConnectorError {
-    let text = |m: String| format!("{context}: {m}");
+    // The host's own messages already name the request; do not say it twice.
+    let text = |m: String| if m.starts_with(context) { m } else { format!("{context}: {m}") };
     let retry = |r: RetryInfo| RetryInfo { retry_after_ms: r.retry_after_ms, message: text(r.message) };
     match e {
         ConnectorError::Auth(m) => ConnectorError::Auth(text(m)),

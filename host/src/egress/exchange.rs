@@ -259,7 +259,7 @@ fn classify(url: &url::Url, e: &reqwest::Error) -> AttemptError {
         }
         source = s.source();
     }
-    let what = error_text(e);
+    let what = root_cause(e);
     let target = origin(url);
     use std::io::ErrorKind::*;
     match io_kind {
@@ -276,6 +276,16 @@ fn classify(url: &url::Url, e: &reqwest::Error) -> AttemptError {
         }
         _ => AttemptError::Failed(Failure::Other, format!("request to {target} failed: {what}")),
     }
+}
+
+/// The innermost cause of an error: what actually went wrong, without the layers of
+/// "error sending request for url (...)" around it.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(s) = last.source() {
+        last = s;
+    }
+    crate::secrets::redact(&last.to_string()).into_owned()
 }
 
 /// An error and its causes on one line (reqwest's own message alone says little).

@@ -484,11 +484,12 @@ fn the_rate_limit_spaces_requests_and_counts_the_wait() {
     assert!(ran.out.status.success(), "{}", ran.err);
     let seen = up.seen();
     assert_eq!(seen.len(), 5);
-    // One at once (burst 1), then one every 50 ms: four gaps of 50 ms at least, less
-    // the few milliseconds a request can spend between the host and the server.
+    // One at once (burst 1), then one every 50 ms: the fifth is sent 200 ms after the
+    // first. Arrival times also hold the first request's connection set-up (which
+    // can take tens of milliseconds on a loaded machine), so allow one gap for it.
     let span = seen[4].at - seen[0].at;
-    assert!(span >= Duration::from_millis(190), "5 requests in {span:?} at 20/s");
-    assert!(ran.report["http"]["rate_limit_wait_ms"].as_u64().unwrap() >= 150);
+    assert!(span >= Duration::from_millis(150), "5 requests in {span:?} at 20/s");
+    assert!(ran.report["http"]["rate_limit_wait_ms"].as_u64().unwrap() >= 100);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! by the real `host` binary (and, where a test needs the inside view, the library).
 
 mod cache;
+mod connectors;
 mod containment;
 mod errors;
 mod file_connector;
