@@ -37,6 +37,9 @@ pub struct RunOptions {
     /// The connector's HTTP egress (shared across runs, so breakers and rate limits
     /// carry over); a fresh, live one from the manifest when unset.
     pub egress: Option<std::sync::Arc<crate::egress::Egress>>,
+    /// When set (by a shutdown), the run stops before its next page; the pages
+    /// before it are committed and `next_cursor` says where to resume.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl RunOptions {
@@ -148,6 +151,7 @@ pub async fn run_into(
     let mut fetched = 0u64;
     let mut log_counts = (0, 0);
     let mut http = crate::egress::HttpStats::default();
+    let mut call_ms = Vec::new();
     let mut peak_memory = 0;
     let page_size = options.page_size.unwrap_or(manifest.limits.page_size);
 
@@ -174,10 +178,15 @@ pub async fn run_into(
                 if options.max_pages.is_some_and(|max| pages >= max) {
                     break;
                 }
+                if options.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+                    tracing::info!(connector = %manifest.name, "stopping before the next page (shutdown)");
+                    break;
+                }
                 let t = Instant::now();
                 let req = PageRequest { cursor: cursor.clone(), limit: Some(page_size) };
                 let result = sandbox.list_drafts(req).await;
                 guest_time += t.elapsed();
+                call_ms.push(ms(sandbox.last_call()));
                 let page = match result {
                     Ok(page) => page,
                     Err(e) => {
@@ -271,6 +280,7 @@ pub async fn run_into(
         problems: stats.problems,
         guest_log: GuestLog { lines: log_counts.0, dropped: log_counts.1 },
         http,
+        call_ms,
         peak_guest_memory_bytes: peak_memory,
         error,
     };

@@ -56,6 +56,10 @@ pub struct RunReport {
     pub guest_log: GuestLog,
     /// What the connector's HTTP requests did: sent, retried, denied, waited.
     pub http: crate::egress::HttpStats,
+    /// How long each `list-drafts` call took, in milliseconds (for metrics; not in
+    /// the JSON report).
+    #[serde(skip)]
+    pub call_ms: Vec<f64>,
     /// The largest linear memory the guest reached, in bytes.
     pub peak_guest_memory_bytes: u64,
     /// Why the run failed, when it did.
