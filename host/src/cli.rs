@@ -8,9 +8,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::component::{LoadError, LoadedComponent};
 use crate::egress::{Egress, Tape};
 use crate::engine::{Engine, EngineOptions, cache};
-use crate::envelope::{ConnectorStamp, Sealer};
+
 use crate::guest_error::GuestError;
 use crate::ingest::{self, RunOptions};
+use crate::lookup::LookupError;
 use crate::manifest::{DirGrant, Manifest, ManifestError};
 use crate::report::RunStatus;
 use crate::sandbox::{Sandbox, StartError};
@@ -69,6 +70,24 @@ pub enum Command {
     Replay(ReplayArgs),
     /// A connector's current lifecycle state, reduced from its events in the store.
     Status(StatusArgs),
+    /// Run many connectors on schedules into one store, swap their components when
+    /// the files change, and answer an admin API (health, metrics, runs, reloads).
+    Serve(ServeArgs),
+}
+
+/// `host serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The connectors file (see examples/connectors.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The admin API's address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The bearer token the admin API requires; required when --listen is not a
+    /// loopback address.
+    #[arg(long, value_name = "TOKEN", env = "HOST_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// `host status`.
@@ -255,6 +274,9 @@ pub enum CliError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// `serve` could not start.
+    #[error(transparent)]
+    Serve(crate::serve::ServeError),
     /// An HTTP recording could not be opened or read.
     #[error(transparent)]
     Tape(#[from] crate::egress::recording::TapeError),
@@ -274,6 +296,8 @@ impl CliError {
         match self {
             CliError::Usage(_) => 2,
             CliError::Load(_) | CliError::Manifest(_) | CliError::Grant(_) | CliError::Tape(_) => 3,
+            CliError::Serve(crate::serve::ServeError::Store(_)) => 8,
+            CliError::Serve(_) => 3,
             CliError::Guest(e) => guest_exit_code(e.kind()),
             CliError::RunFailed { kind, .. } => guest_exit_code(kind),
             CliError::Invalid(_) => 7,
@@ -307,6 +331,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::DeadLetters(DeadLettersCommand::Show { id, store }) => dead_letters_show(&store, id).await,
         Command::DeadLetters(DeadLettersCommand::Replay(args)) | Command::Replay(args) => replay_cmd(args).await,
         Command::Status(args) => status_cmd(args).await,
+        Command::Serve(args) => {
+            let options =
+                crate::serve::ServeOptions { config: args.config, listen: args.listen, token: args.token, cache_dir };
+            crate::serve::serve(options).await.map_err(CliError::Serve)
+        }
     }
 }
 
@@ -398,22 +427,15 @@ async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliErr
 async fn get_cmd(cache_dir: Option<PathBuf>, args: GetArgs) -> Result<(), CliError> {
     let (engine, component, manifest) = load(cache_dir, &args.connector)?;
     let egress = Egress::with_tape(&manifest, &args.connector.tape())?;
-    let mut sandbox = start(&engine, &component, &manifest, egress).await?;
-    let record = sandbox.get_record(&args.id).await?;
-    let drafts = sandbox.to_envelopes(std::slice::from_ref(&record)).await?;
-    let stamp = ConnectorStamp {
-        name: manifest.name.clone(),
-        digest: component.digest.clone(),
-        package: component.package().to_string(),
-    };
-    let mut sealer = Sealer::new(&manifest.source, &stamp);
-    let mut out = Vec::new();
-    for draft in &drafts {
-        sealer.seal_into(draft, &mut out).map(drop).map_err(|r| CliError::RunFailed {
-            kind: "rejected".into(),
-            message: format!("record `{}` cannot be sealed: {}", r.record_id, r.reason),
+    let out =
+        crate::lookup::get_sealed(&engine, &component, &manifest, egress, &args.id).await.map_err(|e| match e {
+            LookupError::Start(StartError::Grant(e)) => CliError::Grant(e),
+            LookupError::Start(StartError::Guest(e)) | LookupError::Guest(e) => CliError::Guest(e),
+            LookupError::Rejected { record_id, reason } => CliError::RunFailed {
+                kind: "rejected".into(),
+                message: format!("record `{record_id}` cannot be sealed: {reason}"),
+            },
         })?;
-    }
     use std::io::Write;
     std::io::stdout()
         .write_all(&out)

@@ -235,7 +235,10 @@ pub async fn run_into(
         }
     }
     drop(tx);
-    let mut stats = sealer_thread.join().unwrap_or_else(|_| SealStats {
+    // Wait for the sealer without blocking a worker of the runtime: a daemon runs
+    // many connectors on a few workers, and the sealer's store commits need them.
+    let joined = tokio::task::spawn_blocking(move || sealer_thread.join()).await;
+    let mut stats = joined.ok().and_then(Result::ok).unwrap_or_else(|| SealStats {
         write_error: Some(RunError {
             kind: "output".into(),
             message: "the sealer thread panicked".into(),

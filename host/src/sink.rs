@@ -20,6 +20,12 @@ impl JsonlSink {
         Ok(JsonlSink::new(Box::new(File::create(path)?)))
     }
 
+    /// Envelopes appended to the file at `path` (created if missing): a daemon's
+    /// runs add to one file.
+    pub fn append(path: &Path) -> io::Result<JsonlSink> {
+        Ok(JsonlSink::new(Box::new(std::fs::OpenOptions::new().create(true).append(true).open(path)?)))
+    }
+
     /// Envelopes to any writer.
     pub fn new(out: Box<dyn Write + Send>) -> JsonlSink {
         JsonlSink { out: BufWriter::with_capacity(1 << 20, out) }

@@ -17,6 +17,7 @@ pub const HTTP_JSON_WASM: &str = env!("GUEST_HTTP_JSON");
 /// The GitHub issues connector.
 pub const GITHUB_WASM: &str = env!("GUEST_GITHUB");
 
+pub mod daemon;
 pub mod upstream;
 
 /// The repository's root directory.

@@ -11,4 +11,5 @@ mod jcs;
 mod sandbox;
 mod schemas;
 mod sealing;
+mod serve;
 mod store;

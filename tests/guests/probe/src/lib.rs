@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use connector_sdk::host::{config, http, log};
+use connector_sdk::host::{config, http, log, state};
 use connector_sdk::{
     ApiError, Connector, ConnectorError, EnvelopeDraft, Page, PageRequest, Provenance, RecordType, SourceRecord, export,
 };
@@ -206,6 +206,14 @@ impl Connector for Probe {
         let page: u32 = req.cursor.as_deref().unwrap_or("0").parse().unwrap_or(0);
         let next = Some((page + 1).to_string());
         let mode = config::get("mode");
+        if mode.as_deref() == Some("counter") {
+            // A new generation of three records every run: `n` is kept in state, so
+            // every run publishes changes (and its envelopes name the version).
+            let n: u64 = state::get("n").and_then(|v| v.parse().ok()).unwrap_or(0) + 1;
+            state::set("n", &n.to_string());
+            let records = (0..3).map(|i| record(&format!("r{i}"), json!({"run": n, "i": i}).to_string())).collect();
+            return Ok(Page { records, next_cursor: None, skipped: vec![] });
+        }
         if mode.as_deref() == Some("pages") {
             // Three pages of two records; the cursor is the page number.
             return Ok(Page { records: fine(page), next_cursor: next.filter(|_| page < 2), skipped: vec![] });

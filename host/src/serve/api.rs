@@ -1,0 +1,216 @@
+//! The admin API of `host serve` (axum).
+//!
+//! | Route | What |
+//! |---|---|
+//! | `GET /health` | the process is up |
+//! | `GET /health/connectors` | per connector: healthy if its last success is within its window (503 if any is not) |
+//! | `GET /metrics` | Prometheus text format |
+//! | `GET /connectors` | every connector, with its live version and status |
+//! | `GET /connectors/{name}` | one connector |
+//! | `POST /connectors/{name}/run` | run it now; answers with the run report (409 if a run is going on) |
+//! | `POST /connectors/{name}/reload` | reload its files; 422 with why if the new version is refused |
+//! | `GET /connectors/{name}/records/{id}` | `get-record` through the sandbox, sealed |
+//!
+//! With a token (required when the API listens off loopback), every request needs
+//! `Authorization: Bearer <token>`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use super::Daemon;
+use super::slot::{ReloadOutcome, RunOutcome, Slot};
+
+type Shared = State<Arc<Daemon>>;
+
+/// The API's routes over `daemon`.
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/health/connectors", get(health_connectors))
+        .route("/metrics", get(metrics))
+        .route("/connectors", get(list))
+        .route("/connectors/{name}", get(show))
+        .route("/connectors/{name}/run", post(run))
+        .route("/connectors/{name}/reload", post(reload))
+        .route("/connectors/{name}/records/{id}", get(record))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".into()) })
+        .layer(middleware::from_fn_with_state(daemon.clone(), auth))
+        .with_state(daemon)
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+async fn auth(State(daemon): Shared, request: Request, next: Next) -> Response {
+    if let Some(token) = &daemon.token {
+        let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let ok = given
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
+        if !ok {
+            let mut r = error(StatusCode::UNAUTHORIZED, "a bearer token is required (Authorization: Bearer …)".into());
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("a valid header value"));
+            return r;
+        }
+    }
+    next.run(request).await
+}
+
+/// Compares without stopping at the first difference, so timing does not tell how
+/// much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn health(State(daemon): Shared) -> Response {
+    axum::Json(json!({ "status": "ok", "started_at": daemon.started_at, "connectors": daemon.all().len() }))
+        .into_response()
+}
+
+async fn health_connectors(State(daemon): Shared) -> Response {
+    let all: Vec<Value> = daemon
+        .all()
+        .iter()
+        .map(|s| {
+            let status = s.status();
+            json!({
+                "name": s.name,
+                "healthy": s.healthy(),
+                "last_success_at": status.last_success_at,
+                "health_window_ms": s.entry().health_window.as_millis() as u64,
+                "last_error": status.last_error,
+            })
+        })
+        .collect();
+    let healthy = all.iter().all(|c| c["healthy"] == true);
+    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, axum::Json(json!({ "healthy": healthy, "connectors": all }))).into_response()
+}
+
+async fn metrics(State(daemon): Shared) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8".parse().expect("valid"));
+    (headers, super::metrics::render(&daemon)).into_response()
+}
+
+fn describe(slot: &Slot) -> Value {
+    let entry = slot.entry();
+    let live = slot.live().map(|v| {
+        json!({
+            "digest": v.component.digest,
+            "package": v.component.package(),
+            "component": v.component.path.display().to_string(),
+            "source": v.manifest.source,
+            "source_name": v.source_name,
+            "live_since": v.live_since,
+        })
+    });
+    json!({
+        "name": slot.name,
+        "enabled": entry.enabled,
+        "poll_interval_ms": entry.poll_interval.as_millis() as u64,
+        "component": entry.component.display().to_string(),
+        "live": live,
+        "healthy": slot.healthy(),
+        "run_breaker": slot.breaker_state(),
+        "http_breakers": slot.http_breakers().into_iter().map(|(u, s)| json!({"upstream": u, "state": s})).collect::<Vec<_>>(),
+        "status": slot.status(),
+    })
+}
+
+async fn list(State(daemon): Shared) -> Response {
+    let connectors: Vec<Value> = daemon.all().iter().map(|s| describe(s)).collect();
+    let errors: Vec<Value> = daemon
+        .config_errors
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|(who, why)| json!({ "entry": who, "error": why }))
+        .collect();
+    axum::Json(json!({ "connectors": connectors, "config_errors": errors })).into_response()
+}
+
+fn not_found(name: &str) -> Response {
+    error(StatusCode::NOT_FOUND, format!("no connector named `{name}`"))
+}
+
+async fn show(State(daemon): Shared, Path(name): Path<String>) -> Response {
+    match daemon.slot(&name) {
+        Some(slot) => axum::Json(describe(&slot)).into_response(),
+        None => not_found(&name),
+    }
+}
+
+async fn run(State(daemon): Shared, Path(name): Path<String>) -> Response {
+    let Some(slot) = daemon.slot(&name) else {
+        return not_found(&name);
+    };
+    if daemon.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is shutting down".into());
+    }
+    match slot.run_once(&daemon).await {
+        RunOutcome::Ran(report) => {
+            let code = if report.error.is_none() { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
+            (code, axum::Json(serde_json::to_value(&*report).unwrap_or(Value::Null))).into_response()
+        }
+        RunOutcome::Busy => error(StatusCode::CONFLICT, format!("connector `{name}` is already running")),
+        RunOutcome::NotLoaded => error(
+            StatusCode::CONFLICT,
+            format!("connector `{name}` has no working version: {}", slot.status().reload_error.unwrap_or_default()),
+        ),
+        RunOutcome::CircuitOpen(rem) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("circuit_open: connector `{name}` failed too many runs in a row; retry in {} ms", rem.as_millis()),
+        ),
+    }
+}
+
+async fn reload(State(daemon): Shared, Path(name): Path<String>) -> Response {
+    let Some(slot) = daemon.slot(&name) else {
+        return not_found(&name);
+    };
+    match slot.reload(&daemon).await {
+        Ok(ReloadOutcome::Swapped { digest }) => {
+            axum::Json(json!({ "outcome": "swapped", "digest": digest })).into_response()
+        }
+        Ok(ReloadOutcome::Unchanged) => {
+            let digest = slot.live().map(|v| v.component.digest.clone());
+            axum::Json(json!({ "outcome": "unchanged", "digest": digest })).into_response()
+        }
+        Err(message) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
+    }
+}
+
+async fn record(State(daemon): Shared, Path((name, id)): Path<(String, String)>) -> Response {
+    let Some(slot) = daemon.slot(&name) else {
+        return not_found(&name);
+    };
+    let Some(v) = slot.live() else {
+        return error(StatusCode::CONFLICT, format!("connector `{name}` has no working version"));
+    };
+    match crate::lookup::get_sealed(&daemon.engine, &v.component, &v.manifest, v.egress.clone(), &id).await {
+        Ok(bytes) => {
+            let envelopes: Vec<Value> = bytes
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .filter_map(|l| serde_json::from_slice(l).ok())
+                .collect();
+            match envelopes.len() {
+                1 => axum::Json(envelopes.into_iter().next().expect("one")).into_response(),
+                _ => axum::Json(Value::Array(envelopes)).into_response(),
+            }
+        }
+        Err(crate::lookup::LookupError::Guest(e)) if e.to_string().contains("not-found") => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(e) => error(StatusCode::BAD_GATEWAY, e.to_string()),
+    }
+}

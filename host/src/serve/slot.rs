@@ -1,0 +1,462 @@
+//! One connector of the daemon: its live version, its runs, its status and counters.
+//!
+//! The live version (component and manifest) is an `Arc` swapped whole: a run takes
+//! its own clone when it starts and finishes on that version, whatever is swapped in
+//! meanwhile, so every envelope of a run names one digest. A new version replaces
+//! the live one only after it compiled off the async runtime, instantiated, and
+//! answered `source-name` like the version before it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::Daemon;
+use super::config::ConnectorEntry;
+use crate::component::LoadedComponent;
+use crate::egress::Egress;
+use crate::ingest::{self, Output, RunOptions};
+use crate::lifecycle::{self, Event};
+use crate::manifest::Manifest;
+use crate::report::{RunReport, RunStatus};
+use crate::resilience::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+use crate::sandbox::Sandbox;
+
+/// A version of a connector that passed its checks.
+pub struct Version {
+    /// The compiled component.
+    pub component: Arc<LoadedComponent>,
+    /// Its manifest.
+    pub manifest: Arc<Manifest>,
+    /// What `source-name` answered.
+    pub source_name: String,
+    /// When it went live (RFC 3339).
+    pub live_since: String,
+    /// Its HTTP egress (kept across runs and versions while `[http]` is unchanged,
+    /// so breakers and rate limits carry over).
+    pub egress: Arc<Egress>,
+}
+
+/// Histogram bucket bounds, in seconds (run and guest-call latency).
+pub const BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// A latency histogram (Prometheus style: cumulative buckets, sum, count).
+#[derive(Clone, Debug, Default)]
+pub struct Histogram {
+    /// Counts per bucket of [`BUCKETS`] (not cumulative), and the +Inf overflow.
+    pub counts: Vec<u64>,
+    /// Sum of observations, in seconds.
+    pub sum: f64,
+    /// Observations.
+    pub count: u64,
+}
+
+impl Histogram {
+    /// Records `seconds`.
+    pub fn observe(&mut self, seconds: f64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; BUCKETS.len() + 1];
+        }
+        let i = BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(BUCKETS.len());
+        self.counts[i] += 1;
+        self.sum += seconds;
+        self.count += 1;
+    }
+}
+
+/// A connector's counters, for `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Runs by outcome: ok, failed, circuit_open.
+    pub runs_ok: u64,
+    /// Failed runs.
+    pub runs_failed: u64,
+    /// Runs refused by the run breaker.
+    pub runs_circuit_open: u64,
+    /// Records fetched, published, unchanged, rejected, skipped, dead-lettered.
+    pub fetched: u64,
+    /// Published.
+    pub published: u64,
+    /// Unchanged.
+    pub unchanged: u64,
+    /// Rejected.
+    pub rejected: u64,
+    /// Skipped.
+    pub skipped: u64,
+    /// HTTP requests, retries, rate-limit wait (ms), breaker transitions.
+    pub http_requests: u64,
+    /// HTTP retries.
+    pub http_retries: u64,
+    /// HTTP rate-limit wait, ms.
+    pub http_rate_limit_wait_ms: u64,
+    /// Versions swapped in, and reloads refused.
+    pub reloads: u64,
+    /// Reloads refused.
+    pub reload_failures: u64,
+    /// Run latency.
+    pub run_seconds: Histogram,
+    /// Guest `list-drafts` call latency.
+    pub call_seconds: Histogram,
+}
+
+/// What the API shows of a connector.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Status {
+    /// Whether a run is going on.
+    pub running: bool,
+    /// The last run's report.
+    pub last_run: Option<serde_json::Value>,
+    /// When the last successful run ended (RFC 3339).
+    pub last_success_at: Option<String>,
+    /// Why the last run failed, when it did.
+    pub last_error: Option<String>,
+    /// Why the last reload was refused, when it was (cleared by a good one).
+    pub reload_error: Option<String>,
+    /// Failed runs in a row.
+    pub consecutive_failures: u32,
+    /// Runs so far (all outcomes).
+    pub runs: u64,
+    #[serde(skip)]
+    last_success: Option<Instant>,
+}
+
+/// The outcome of asking for a run.
+pub enum RunOutcome {
+    /// It ran; the report says how.
+    Ran(Box<RunReport>),
+    /// The run breaker is open: the guest was not called.
+    CircuitOpen(Duration),
+    /// A run of this connector is already going on.
+    Busy,
+    /// No version is live (it never loaded).
+    NotLoaded,
+}
+
+/// One connector of the daemon.
+pub struct Slot {
+    /// Its name.
+    pub name: String,
+    entry: RwLock<ConnectorEntry>,
+    live: RwLock<Option<Arc<Version>>>,
+    status: Mutex<Status>,
+    counters: Mutex<Counters>,
+    breaker: Mutex<CircuitBreaker>,
+    run_lock: tokio::sync::Mutex<()>,
+    /// Wakes the scheduler: a run was asked for, or the schedule changed.
+    pub wake: tokio::sync::Notify,
+    /// Set when the connector is removed: its scheduler ends.
+    pub removed: AtomicBool,
+}
+
+impl Slot {
+    /// A connector with nothing loaded yet.
+    pub fn new(entry: ConnectorEntry, breaker: BreakerConfig) -> Slot {
+        Slot {
+            name: entry.name.clone(),
+            entry: RwLock::new(entry),
+            live: RwLock::new(None),
+            status: Mutex::new(Status::default()),
+            counters: Mutex::new(Counters::default()),
+            breaker: Mutex::new(CircuitBreaker::new(breaker)),
+            run_lock: tokio::sync::Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    /// Its configuration.
+    pub fn entry(&self) -> ConnectorEntry {
+        self.entry.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces its configuration (a config reload); wakes the scheduler.
+    pub fn set_entry(&self, entry: ConnectorEntry) {
+        *self.entry.write().unwrap_or_else(|e| e.into_inner()) = entry;
+        self.wake.notify_one();
+    }
+
+    /// The live version.
+    pub fn live(&self) -> Option<Arc<Version>> {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Its status.
+    pub fn status(&self) -> Status {
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Its counters.
+    pub fn counters(&self) -> Counters {
+        self.counters.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The run breaker's state.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.lock().unwrap_or_else(|e| e.into_inner()).state()
+    }
+
+    /// The HTTP breakers of its upstreams.
+    pub fn http_breakers(&self) -> Vec<(String, BreakerState)> {
+        match self.live() {
+            Some(v) => v.egress.breakers().snapshot().into_iter().map(|(_, upstream, s)| (upstream, s)).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether its last successful run is within its health window.
+    pub fn healthy(&self) -> bool {
+        let window = self.entry().health_window;
+        let status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        status.last_success.is_some_and(|t| t.elapsed() <= window)
+    }
+
+    /// Loads the configured component and manifest and, if they pass the checks,
+    /// makes them the live version. A version that fails leaves the live one alone.
+    pub async fn reload(&self, daemon: &Daemon) -> Result<ReloadOutcome, String> {
+        let result = self.try_reload(daemon).await;
+        match &result {
+            Ok(ReloadOutcome::Swapped { digest }) => {
+                tracing::info!(connector = %self.name, %digest, "new version live");
+                self.counters.lock().unwrap_or_else(|e| e.into_inner()).reloads += 1;
+                self.status.lock().unwrap_or_else(|e| e.into_inner()).reload_error = None;
+            }
+            Ok(ReloadOutcome::Unchanged) => {}
+            Err(message) => {
+                tracing::error!(connector = %self.name, "reload refused, the live version keeps running: {message}");
+                self.counters.lock().unwrap_or_else(|e| e.into_inner()).reload_failures += 1;
+                self.status.lock().unwrap_or_else(|e| e.into_inner()).reload_error = Some(message.clone());
+                let now = crate::envelope::seal::now_rfc3339();
+                let event = Event::new(
+                    lifecycle::CONNECTOR_DEGRADED,
+                    &self.name,
+                    format!("reload:{}:{now}", self.name),
+                    &now,
+                    serde_json::json!({ "degradation_reason": format!("reload refused: {message}"), "last_healthy_at": null }),
+                );
+                if let Err(e) = daemon.store.record_events(&[event]).await {
+                    tracing::warn!(connector = %self.name, "cannot record the Degraded event: {e}");
+                }
+            }
+        }
+        result
+    }
+
+    async fn try_reload(&self, daemon: &Daemon) -> Result<ReloadOutcome, String> {
+        let entry = self.entry();
+        let env = |var: &str| std::env::var(var).ok();
+        let manifest = entry.load_manifest(&daemon.config_path(), &env).map_err(|e| e.to_string())?;
+        let bytes = tokio::fs::read(&entry.component)
+            .await
+            .map_err(|e| format!("cannot read component {}: {e}", entry.component.display()))?;
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let old = self.live();
+        if let Some(old) = &old
+            && old.component.digest == digest
+            && manifest_eq(&old.manifest, &manifest)
+        {
+            return Ok(ReloadOutcome::Unchanged);
+        }
+        // Compiling takes a core for a while: never on the async runtime's workers.
+        let engine = daemon.engine.clone();
+        let path = entry.component.clone();
+        let component = tokio::task::spawn_blocking(move || LoadedComponent::from_bytes(&engine, &path, &bytes))
+            .await
+            .map_err(|e| format!("compiling panicked: {e}"))?
+            .map_err(|e| e.to_string())?;
+        let component = Arc::new(component);
+
+        // The check: it instantiates under its manifest and names its source.
+        let egress = match &old {
+            Some(old) if old.manifest.http.settings == manifest.http.settings => old.egress.clone(),
+            _ => Egress::new(&manifest),
+        };
+        let mut sandbox = Sandbox::start(&daemon.engine, &component, &manifest, egress.clone())
+            .await
+            .map_err(|e| format!("the new version does not start: {e}"))?;
+        let source_name = sandbox.source_name().await.map_err(|e| format!("the new version fails its check: {e}"))?;
+        drop(sandbox);
+        if let Some(old) = &old
+            && old.source_name != source_name
+        {
+            return Err(format!(
+                "the new version says its source is `{source_name}`, the live one `{}`; a swap may not change the source",
+                old.source_name
+            ));
+        }
+        if let Some(old) = &old {
+            log_grant_changes(&self.name, &old.manifest, &manifest);
+        }
+        let version = Version {
+            component,
+            manifest: Arc::new(manifest),
+            source_name,
+            live_since: crate::envelope::seal::now_rfc3339(),
+            egress,
+        };
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(version));
+        Ok(ReloadOutcome::Swapped { digest })
+    }
+
+    /// Runs the connector once into the daemon's store, unless a run is going on or
+    /// the run breaker is open.
+    pub async fn run_once(&self, daemon: &Daemon) -> RunOutcome {
+        let Ok(_running) = self.run_lock.try_lock() else {
+            return RunOutcome::Busy;
+        };
+        let Some(version) = self.live() else {
+            return RunOutcome::NotLoaded;
+        };
+        let _permit = daemon.parallel.acquire().await.expect("the run semaphore is never closed");
+        let acquired = self.breaker.lock().unwrap_or_else(|e| e.into_inner()).acquire(Instant::now());
+        if let Err(remaining) = acquired {
+            self.counters.lock().unwrap_or_else(|e| e.into_inner()).runs_circuit_open += 1;
+            tracing::warn!(connector = %self.name, remaining_ms = remaining.as_millis() as u64,
+                "circuit_open: the connector failed too many runs in a row; not calling it");
+            return RunOutcome::CircuitOpen(remaining);
+        }
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).running = true;
+        let started = Instant::now();
+        let options = RunOptions {
+            egress: Some(version.egress.clone()),
+            stop: Some(daemon.stopping.clone()),
+            ..RunOptions::default()
+        };
+        let jsonl = match &self.entry().out {
+            Some(path) => match crate::sink::JsonlSink::append(path) {
+                Ok(sink) => Some(sink),
+                Err(e) => {
+                    tracing::error!(connector = %self.name, out = %path.display(), "cannot open the envelope file: {e}");
+                    None
+                }
+            },
+            None => None,
+        };
+        let output = Output { jsonl, store: Some(daemon.store.clone()) };
+        let report = ingest::run_into(&daemon.engine, &version.component, &version.manifest, &options, output).await;
+        let elapsed = started.elapsed();
+        let ok = report.status == RunStatus::Ok;
+        {
+            let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+            if ok {
+                breaker.on_success(Instant::now());
+            } else {
+                breaker.on_failure(Instant::now());
+            }
+            for (from, to) in breaker.take_transitions() {
+                tracing::warn!(connector = %self.name, %from, %to, "run circuit breaker");
+            }
+        }
+        {
+            let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+            if ok {
+                c.runs_ok += 1;
+            } else {
+                c.runs_failed += 1;
+            }
+            c.fetched += report.fetched;
+            c.published += report.published;
+            c.unchanged += report.skipped_unchanged;
+            c.rejected += report.rejected;
+            c.skipped += report.skipped;
+            c.http_requests += report.http.requests;
+            c.http_retries += report.http.retries;
+            c.http_rate_limit_wait_ms += report.http.rate_limit_wait_ms;
+            c.run_seconds.observe(elapsed.as_secs_f64());
+            for ms in &report.call_ms {
+                c.call_seconds.observe(ms / 1000.0);
+            }
+        }
+        {
+            let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+            s.running = false;
+            s.runs += 1;
+            s.last_run = serde_json::to_value(&report).ok();
+            if ok {
+                s.last_success = Some(Instant::now());
+                s.last_success_at = Some(report.finished_at.clone());
+                s.last_error = None;
+                s.consecutive_failures = 0;
+            } else {
+                s.last_error = report.error.as_ref().map(|e| e.message.clone());
+                s.consecutive_failures += 1;
+            }
+        }
+        if !ok && !daemon.stopping.load(Ordering::Relaxed) {
+            self.schedule_retry(daemon, &report).await;
+        }
+        RunOutcome::Ran(Box::new(report))
+    }
+
+    /// Records SyncRetryScheduled: the failed run's pages are read again at the next
+    /// scheduled run, from the committed cursor.
+    async fn schedule_retry(&self, daemon: &Daemon, report: &RunReport) {
+        let entry = self.entry();
+        let next = SystemTime::now() + entry.poll_interval;
+        let next =
+            time::OffsetDateTime::from(next).format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let failures = self.status.lock().unwrap_or_else(|e| e.into_inner()).consecutive_failures;
+        let event = Event::new(
+            lifecycle::SYNC_RETRY_SCHEDULED,
+            &self.name,
+            format!("retry:{}:{}", self.name, report.started_at),
+            &report.finished_at,
+            serde_json::json!({
+                "retry_at": next,
+                "attempt": failures,
+                "reason": report.error.as_ref().map(|e| e.message.clone()),
+                "resume_cursor": report.next_cursor,
+            }),
+        );
+        if let Err(e) = daemon.store.record_events(&[event]).await {
+            tracing::warn!(connector = %self.name, "cannot record SyncRetryScheduled: {e}");
+        }
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new version is live.
+    Swapped {
+        /// Its digest.
+        digest: String,
+    },
+    /// The files are those of the live version.
+    Unchanged,
+}
+
+fn manifest_eq(a: &Manifest, b: &Manifest) -> bool {
+    a.name == b.name
+        && a.source == b.source
+        && a.config == b.config
+        && a.dirs == b.dirs
+        && a.limits == b.limits
+        && a.http.settings == b.http.settings
+}
+
+/// Logs every grant a new manifest adds or takes away (directories, hosts, secrets).
+fn log_grant_changes(connector: &str, old: &Manifest, new: &Manifest) {
+    let dirs = |m: &Manifest| -> Vec<String> {
+        m.dirs
+            .iter()
+            .map(|d| format!("{} -> {}{}", d.host.display(), d.guest, if d.writable { " (rw)" } else { "" }))
+            .collect()
+    };
+    let hosts = |m: &Manifest| -> Vec<String> { m.http.allow.iter().map(|r| r.text.clone()).collect() };
+    let secrets = |m: &Manifest| -> Vec<String> {
+        m.http.secrets.iter().map(|s| format!("{} for {} (from {})", s.header, s.host, s.from_env)).collect()
+    };
+    for (what, before, after) in [
+        ("directory", dirs(old), dirs(new)),
+        ("http host", hosts(old), hosts(new)),
+        ("secret", secrets(old), secrets(new)),
+    ] {
+        for g in after.iter().filter(|g| !before.contains(g)) {
+            tracing::warn!(connector, grant = %g, "grant added by the operator's manifest: {what}");
+        }
+        for g in before.iter().filter(|g| !after.contains(g)) {
+            tracing::info!(connector, grant = %g, "grant removed: {what}");
+        }
+    }
+}

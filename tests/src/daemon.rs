@@ -1,0 +1,135 @@
+//! A `host serve` process for the tests, and a small HTTP client for its admin API.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running `host serve`; killed when dropped.
+pub struct Daemon {
+    /// The process.
+    pub child: Child,
+    /// The admin API's address.
+    pub addr: SocketAddr,
+    /// Its stderr, in a file.
+    pub log: PathBuf,
+    /// The token, if any.
+    pub token: Option<String>,
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Daemon {
+    /// Starts `host serve --config config` in `dir` (its cache and log live there),
+    /// listening on a free loopback port, and waits until `/health` answers.
+    pub fn start(dir: &Path, config: &Path) -> Daemon {
+        Daemon::start_with(dir, config, &format!("127.0.0.1:{}", free_port()), None, &[])
+    }
+
+    /// Starts it with `listen`, `token` and extra environment.
+    pub fn start_with(dir: &Path, config: &Path, listen: &str, token: Option<&str>, env: &[(&str, &str)]) -> Daemon {
+        let log = dir.join(format!("serve-{}.log", free_port()));
+        let mut cmd = crate::host(&dir.join("cache"));
+        cmd.arg("serve").arg("--config").arg(config).arg("--listen").arg(listen);
+        cmd.env("HOST_LOG", "info").env_remove("HOST_ADMIN_TOKEN");
+        if let Some(t) = token {
+            cmd.arg("--token").arg(t);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
+        let child = cmd.spawn().expect("starting host serve");
+        let port: u16 = listen.rsplit(':').next().unwrap().parse().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut d = Daemon { child, addr, log, token: token.map(String::from) };
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!("host serve exited ({status}) before answering:\n{}", d.log_text());
+            }
+            if d.get("/health").0 == 200 {
+                return d;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "host serve did not answer:\n{}", d.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What it logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path` → (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        request(self.addr, "GET", path, self.token.as_deref())
+    }
+
+    /// `POST path` → (status, body).
+    pub fn post(&self, path: &str) -> (u16, String) {
+        request(self.addr, "POST", path, self.token.as_deref())
+    }
+
+    /// `GET path` as JSON.
+    pub fn json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path);
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {status} {body} ({e})"))
+    }
+
+    /// Waits until `check` holds for `GET path`, or panics after `limit`.
+    pub fn wait_for(&self, path: &str, limit: Duration, check: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let v = self.json(path);
+            if check(&v) {
+                return v;
+            }
+            assert!(started.elapsed() < limit, "GET {path} never got there: {v}\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit code and how long it took.
+    pub fn terminate(&mut self) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        // SIGTERM by `kill`, not a libc call: the tests need no unsafe code.
+        std::process::Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let status = self.child.wait().unwrap();
+        (status.code(), started.elapsed())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; (status, body).
+pub fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let req =
+        format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    // axum answers with content-length; a chunked body would need decoding.
+    (status, body)
+}
