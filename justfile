@@ -33,6 +33,14 @@ demo: build-guests build
     ./target/release/host run guests/file.wasm --store
     @echo "the queue of published changes holds $(./target/release/host queue --limit 1000 | wc -l) entries"
 
+# `host serve` with examples/connectors.toml, and examples/api served on 127.0.0.1:8089 for
+# its http-json connector. Ctrl-C stops both.
+serve-demo: build-guests build
+    mkdir -p .host
+    python3 -m http.server 8089 --bind 127.0.0.1 --directory examples/api >/dev/null 2>&1 & \
+    api=$!; trap 'kill $api' EXIT; \
+    ./target/release/host serve --config examples/connectors.toml
+
 # Build the guests and the host, then run every test: the guests' own unit tests
 # (natively), then the host's unit tests and the end-to-end suite.
 test: build-guests

@@ -41,7 +41,8 @@ pub struct ServeConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
-    /// The store every connector ingests into.
+    /// The store every connector ingests into (a relative SQLite path is relative to
+    /// the config file).
     pub store: String,
     /// Runs in parallel across connectors.
     pub max_parallel_runs: usize,
@@ -202,6 +203,14 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     settings.store = substitute(&settings.store, env).map_err(|var| {
         invalid(format!("`serve.store` uses ${{{var}}}, but the environment variable {var} is not set"))
     })?;
+    // A relative SQLite path is relative to this file, like every other path in it.
+    if let Some(rest) = settings.store.strip_prefix("sqlite:")
+        && !rest.starts_with('/')
+        && !rest.starts_with(":memory:")
+    {
+        let base = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        settings.store = format!("sqlite:{}", base.join(rest).display());
+    }
     if settings.max_parallel_runs == 0 {
         return Err(invalid("`serve.max_parallel_runs` must be at least 1".into()));
     }

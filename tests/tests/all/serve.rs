@@ -341,3 +341,53 @@ fn sigterm_mid_run_commits_whole_pages_and_a_restart_resumes() {
         first_after.path
     );
 }
+
+#[test]
+fn a_config_reload_adds_removes_and_reschedules_without_touching_the_others() {
+    let dir = scratch(&[]);
+    let config = write_config(dir.path(), &(feed("stays", "1h") + &feed("goes", "1h")));
+    let d = Daemon::start(dir.path(), &config);
+    d.wait_for("/connectors/stays", Duration::from_secs(30), |v| v["status"]["runs"] == 1);
+    let stays_since = d.json("/connectors/stays")["live"]["live_since"].clone();
+
+    // `goes` is removed, `added` is added, and `stays` is untouched.
+    std::fs::write(
+        &config,
+        format!("[serve]\nstore = {}\n\n{}{}", quote(&store_url(dir.path())), feed("stays", "1h"), feed("added", "1h")),
+    )
+    .unwrap();
+    d.wait_for("/connectors", Duration::from_secs(10), |v| {
+        let names: Vec<&str> =
+            v["connectors"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        names == ["added", "stays"]
+    });
+    d.wait_for("/connectors/added", Duration::from_secs(30), |v| v["status"]["runs"] == 1);
+    let stays = d.json("/connectors/stays");
+    assert_eq!(stays["live"]["live_since"], stays_since, "an unchanged connector was reloaded");
+    assert_eq!(stays["status"]["runs"], 1, "an unchanged connector was run again");
+
+    // A broken config leaves everything as it was.
+    std::fs::write(&config, "[serve\nbroken").unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(d.json("/connectors")["connectors"].as_array().unwrap().len(), 2);
+    assert!(d.log_text().contains("config reload refused, the running connectors are unchanged"), "{}", d.log_text());
+
+    // A manifest that grants more is applied, and the new grant is logged.
+    let manifest = dir.path().join("wider.toml");
+    let feeds = root().join("examples/feeds");
+    std::fs::write(&manifest, format!("source = \"partner-factchecks\"\n[config]\npath = \"/feeds/factchecks.jsonl\"\nid_field = \"id\"\n[[dirs]]\nhost = {}\nguest = \"/feeds\"\n", path(&feeds))).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[serve]\nstore = {}\n\n{}[[connectors]]\nname = \"added\"\ncomponent = {}\nmanifest = {}\npoll_interval = \"1h\"\n",
+            quote(&store_url(dir.path())),
+            feed("stays", "1h"),
+            quote(FILE_WASM),
+            path(&manifest)
+        ),
+    )
+    .unwrap();
+    d.wait_for("/connectors/added", Duration::from_secs(10), |_| {
+        d.log_text().contains("grant added by the operator's manifest: directory")
+    });
+}
