@@ -108,7 +108,8 @@ impl Daemon {
         self.slots.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
-    fn breaker_config(&self) -> BreakerConfig {
+    /// The run breaker's settings.
+    pub fn breaker_config(&self) -> BreakerConfig {
         let c = self.config.read().unwrap_or_else(|e| e.into_inner());
         BreakerConfig {
             failure_threshold: c.settings.run_breaker.failure_threshold,

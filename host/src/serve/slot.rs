@@ -402,8 +402,10 @@ impl Slot {
             format!("retry:{}:{}", self.name, report.started_at),
             &report.finished_at,
             serde_json::json!({
-                "retry_at": next,
-                "attempt": failures,
+                "retry_attempt": failures,
+                // After this many failures in a row the run breaker opens.
+                "max_retries": daemon.breaker_config().failure_threshold,
+                "next_retry_at": next,
                 "reason": report.error.as_ref().map(|e| e.message.clone()),
                 "resume_cursor": report.next_cursor,
             }),

@@ -283,6 +283,15 @@ fn a_hostile_connector_does_not_hold_up_the_good_ones() {
     assert_eq!(metric(&text, "connector_breaker_state", &[("connector", "spinner"), ("upstream", "run")]), 2.0);
     let status = d.json("/connectors/spinner");
     assert!(status["status"]["last_error"].as_str().unwrap().contains("limits.call_timeout_ms"), "{status}");
+    drop(d);
+
+    // Each failed run scheduled a retry, recorded as a lifecycle event.
+    let out = output(host(&dir.path().join("cache")).args(["status", "spinner", "--store", &store_url(dir.path())]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reduced: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(reduced["sync"]["retry_scheduled"], 3, "{reduced}");
+    assert_eq!(reduced["current_state"], "degraded");
 }
 
 #[test]
