@@ -1,6 +1,6 @@
 //! The HTTP connectors end to end: `guests/http-json` in each pagination mode and
 //! with ETags kept in the store, and `guests/github` against the recorded GitHub API
-//! responses in `shared/fixtures/github`, served by a loopback server that checks
+//! responses in `tests/data/github` (from `shared/fixtures/github`), served by a loopback server that checks
 //! the credential the host injected.
 
 use std::path::{Path, PathBuf};
@@ -208,11 +208,11 @@ fn http_json_keeps_the_etag_in_the_store_and_a_304_changes_nothing() {
     assert_eq!(second["next_cursor"], Value::Null);
 }
 
-/// Serves `shared/fixtures/github/paginate-issues`: each recorded request by path
+/// Serves `tests/data/github/paginate-issues`: each recorded request by path
 /// (its query a subset of the request's), links rewritten to this server, the
 /// recorded credential required, and `If-None-Match` answered with 304.
 fn github_fixture() -> Upstream {
-    let path = root().join("../shared/fixtures/github/paginate-issues.normalized-fixture.json");
+    let path = root().join("tests/data/github/paginate-issues.normalized-fixture.json");
     let fixture: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let origin = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
     let o = origin.clone();
@@ -281,7 +281,7 @@ fn github_reads_every_issue_of_the_recorded_repository() {
     assert!(seen.iter().all(|s| s.header("accept") == Some("application/vnd.github.v3+json")));
     // Each raw record is the issue exactly as GitHub sent it.
     let fixture: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string(root().join("../shared/fixtures/github/paginate-issues.normalized-fixture.json"))
+        &std::fs::read_to_string(root().join("tests/data/github/paginate-issues.normalized-fixture.json"))
             .unwrap(),
     )
     .unwrap();

@@ -3,7 +3,6 @@
 
 mod cache;
 mod connectors;
-mod containment;
 mod errors;
 mod file_connector;
 mod http;
