@@ -281,8 +281,7 @@ fn github_reads_every_issue_of_the_recorded_repository() {
     assert!(seen.iter().all(|s| s.header("accept") == Some("application/vnd.github.v3+json")));
     // Each raw record is the issue exactly as GitHub sent it.
     let fixture: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/data/github/paginate-issues.normalized-fixture.json"))
-            .unwrap(),
+        &std::fs::read_to_string(root().join("tests/data/github/paginate-issues.normalized-fixture.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(envelopes[0]["raw"], fixture[0]["response"][0]);
