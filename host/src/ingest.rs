@@ -184,6 +184,7 @@ pub async fn run_into(
                 }
                 let t = Instant::now();
                 let req = PageRequest { cursor: cursor.clone(), limit: Some(page_size) };
+                crate::store::crash::point("guest-call");
                 let result = sandbox.list_drafts(req).await;
                 guest_time += t.elapsed();
                 call_ms.push(ms(sandbox.last_call()));
@@ -195,6 +196,7 @@ pub async fn run_into(
                         break;
                     }
                 };
+                crate::store::crash::point("guest-returned");
                 pages += 1;
                 fetched += page.drafts.len() as u64;
                 let msg = PageMsg {
@@ -371,20 +373,54 @@ struct Target {
     runtime: tokio::runtime::Handle,
 }
 
-/// The sealer thread: seals each page, writes it whole (and commits it with its
-/// cursor and state, with a store), counts.
-fn seal_pages(mut sealer: Sealer, mut target: Target, mut rx: mpsc::Receiver<PageMsg>, progress: bool) -> SealStats {
+/// Per sealed draft: where its record id is in the page's `ids`, where its envelope
+/// line starts in the page's `buf`, and its `raw_sha256`.
+type Sealed = (std::ops::Range<usize>, usize, [u8; 64]);
+
+/// A sealed page on its way to the store. It carries copies of its record ids
+/// rather than the drafts, so that the sealer, not the committer (the slower of
+/// the two), frees the drafts.
+struct SealedPage {
+    ids: String,
+    sealed: Vec<Sealed>,
+    /// The sealed envelopes as JSON Lines.
+    buf: Vec<u8>,
+    dead_letters: Vec<DeadLetter>,
+    cursor: Option<String>,
+    next_cursor: Option<String>,
+    state: std::collections::BTreeMap<String, String>,
+    collected_at: String,
+}
+
+/// The sealer thread: seals each page and writes it whole. With a store, a
+/// committer thread commits page *n* with its cursor and state while this thread
+/// seals page *n + 1* (pages are committed one at a time, in order, so a crash
+/// still leaves the store at a page boundary with the cursor of that page).
+fn seal_pages(mut sealer: Sealer, target: Target, mut rx: mpsc::Receiver<PageMsg>, progress: bool) -> SealStats {
+    let Target { mut jsonl, store, connector, source, digest, runtime } = target;
+    let committer = store.map(|store| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<SealedPage>(1);
+        let sink = jsonl.take();
+        let names = Names { connector, source, digest };
+        let thread = std::thread::Builder::new()
+            .name("committer".into())
+            .spawn(move || commit_pages(store, sink, names, runtime, rx))
+            .expect("spawning the committer thread");
+        (tx, thread)
+    });
     let mut stats = SealStats::default();
     let mut buf = Vec::with_capacity(1 << 20);
-    let mut sealed: Vec<(usize, usize, [u8; 64])> = Vec::new();
+    let mut sealed: Vec<Sealed> = Vec::new();
+    let mut ids = String::new();
     let started = Instant::now();
     let mut shown = Instant::now();
-    let mut pages = 0u64;
+    let (mut pages, mut records) = (0u64, 0u64);
     while let Some(page) = rx.blocking_recv() {
         let t = Instant::now();
         sealer.set_collected_at(page.collected_at.clone());
         buf.clear();
         sealed.clear();
+        ids.clear();
         let mut dead_letters = Vec::new();
         for skipped in page.skipped {
             stats.skipped += 1;
@@ -393,14 +429,24 @@ fn seal_pages(mut sealer: Sealer, mut target: Target, mut rx: mpsc::Receiver<Pag
                 stats.problems.push(Problem { kind: "skipped", location: skipped.locator, reason: skipped.reason });
             }
         }
+        let half = page.drafts.len() / 2;
         for (i, draft) in page.drafts.iter().enumerate() {
+            if i == half && i > 0 {
+                crate::store::crash::point("sealing");
+            }
             let start = buf.len();
             match sealer.seal_into(draft, &mut buf) {
-                Ok(hash) => sealed.push((i, start, hash)),
+                Ok(hash) => {
+                    let id = ids.len();
+                    if committer.is_some() {
+                        ids.push_str(&draft.record_id);
+                    }
+                    sealed.push((id..ids.len(), start, hash));
+                }
                 Err(r) => {
                     stats.rejected += 1;
                     tracing::warn!(record_id = %r.record_id, "rejected a record: {}", r.reason);
-                    if target.store.is_some() {
+                    if committer.is_some() {
                         dead_letters.push(DeadLetter {
                             record_id: draft.record_id.clone(),
                             reason: r.reason.clone(),
@@ -413,72 +459,139 @@ fn seal_pages(mut sealer: Sealer, mut target: Target, mut rx: mpsc::Receiver<Pag
                 }
             }
         }
-        let done = Instant::now();
-        stats.seal += done - t;
+        stats.seal += t.elapsed();
+        records += page.drafts.len() as u64;
 
-        if let Some(store) = &target.store {
-            let records = sealed
-                .iter()
-                .enumerate()
-                .map(|(n, (i, start, hash))| {
-                    let end = sealed.get(n + 1).map_or(buf.len(), |next| next.1);
-                    SealedRecord {
-                        record_id: &page.drafts[*i].record_id,
-                        raw_sha256: std::str::from_utf8(hash).expect("hex is ASCII"),
-                        envelope: &buf[*start..end - 1],
-                    }
-                })
-                .collect();
-            let commit = PageCommit {
-                connector: &target.connector,
-                source: &target.source,
-                digest: &target.digest,
-                records,
+        if let Some((to_committer, _)) = &committer {
+            // The page takes its buffers along; the next starts with fresh ones as big.
+            let capacities = (ids.capacity(), sealed.capacity(), buf.capacity());
+            let page = SealedPage {
+                ids: std::mem::replace(&mut ids, String::with_capacity(capacities.0)),
+                sealed: std::mem::replace(&mut sealed, Vec::with_capacity(capacities.1)),
+                buf: std::mem::replace(&mut buf, Vec::with_capacity(capacities.2)),
                 dead_letters,
-                cursor: page.next_cursor.as_deref(),
-                save_cursor: true,
-                delivery_id: format!("page:{}:{}", target.connector, page.cursor.as_deref().unwrap_or("start")),
-                state: &page.state,
-                now: &page.collected_at,
+                cursor: page.cursor,
+                next_cursor: page.next_cursor,
+                state: page.state,
+                collected_at: page.collected_at,
             };
-            match target.runtime.block_on(store.commit_page(commit)) {
-                Ok((outcome, took)) => {
-                    stats.published += outcome.published;
-                    stats.unchanged += outcome.unchanged;
-                    stats.deduplicated += outcome.deduplicated;
-                    stats.dead_lettered += outcome.dead_lettered;
-                    stats.commit += took;
-                }
-                Err(e) => {
-                    stats.write_error = Some(RunError { kind: "store".into(), message: e.to_string(), call_ms: None });
-                    break;
-                }
+            if to_committer.send(page).is_err() {
+                break; // the committer stopped: the store failed; it reports why
             }
         } else {
             stats.published += sealed.len() as u64;
+            let t = Instant::now();
+            if let Some(sink) = &mut jsonl
+                && let Err(e) = sink.write_page(&buf)
+            {
+                stats.write_error = Some(write_failure(e));
+                break;
+            }
+            stats.write += t.elapsed();
         }
-        let committed = Instant::now();
-        if let Some(sink) = &mut target.jsonl
-            && let Err(e) = sink.write_page(&buf)
-        {
-            // A closed pipe (`host run x.wasm | head`) is the reader's choice, not a failure.
-            let kind = if e.kind() == std::io::ErrorKind::BrokenPipe { "output_closed" } else { "output" };
-            let message = format!("cannot write envelopes: {e}");
-            stats.write_error = Some(RunError { kind: kind.into(), message, call_ms: None });
-            break;
-        }
-        stats.write += committed.elapsed();
         pages += 1;
         if progress && shown.elapsed() > Duration::from_millis(200) {
             shown = Instant::now();
-            let rate = (stats.published + stats.unchanged) as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            eprint!("\r\x1b[2K  {} records, {pages} pages, {rate:.0} records/s", stats.published + stats.unchanged);
+            let rate = records as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            eprint!("\r\x1b[2K  {records} records, {pages} pages, {rate:.0} records/s");
         }
+    }
+    if let Some((to_committer, thread)) = committer {
+        drop(to_committer);
+        let committed = thread.join().unwrap_or_else(|_| SealStats {
+            write_error: Some(RunError {
+                kind: "output".into(),
+                message: "the committer thread panicked".into(),
+                call_ms: None,
+            }),
+            ..SealStats::default()
+        });
+        stats.published += committed.published;
+        stats.unchanged += committed.unchanged;
+        stats.deduplicated += committed.deduplicated;
+        stats.dead_lettered += committed.dead_lettered;
+        stats.commit += committed.commit;
+        stats.write += committed.write;
+        stats.write_error = stats.write_error.or(committed.write_error);
     }
     if progress && pages > 0 {
         eprint!("\r\x1b[2K");
     }
     stats
+}
+
+/// The names a committed page carries.
+struct Names {
+    connector: String,
+    source: String,
+    digest: String,
+}
+
+/// The committer thread: commits each sealed page, in order, in one transaction with
+/// its cursor and state; then, with `--out` as well, writes it as JSON Lines.
+fn commit_pages(
+    store: Store,
+    mut jsonl: Option<JsonlSink>,
+    names: Names,
+    runtime: tokio::runtime::Handle,
+    rx: std::sync::mpsc::Receiver<SealedPage>,
+) -> SealStats {
+    let mut stats = SealStats::default();
+    for page in rx {
+        let records = page
+            .sealed
+            .iter()
+            .enumerate()
+            .map(|(n, (id, start, hash))| {
+                let end = page.sealed.get(n + 1).map_or(page.buf.len(), |next| next.1);
+                SealedRecord {
+                    record_id: &page.ids[id.clone()],
+                    raw_sha256: std::str::from_utf8(hash).expect("hex is ASCII"),
+                    envelope: &page.buf[*start..end - 1],
+                }
+            })
+            .collect();
+        let commit = PageCommit {
+            connector: &names.connector,
+            source: &names.source,
+            digest: &names.digest,
+            records,
+            dead_letters: page.dead_letters,
+            cursor: page.next_cursor.as_deref(),
+            save_cursor: true,
+            delivery_id: format!("page:{}:{}", names.connector, page.cursor.as_deref().unwrap_or("start")),
+            state: &page.state,
+            now: &page.collected_at,
+        };
+        match runtime.block_on(store.commit_page(commit)) {
+            Ok((outcome, took)) => {
+                stats.published += outcome.published;
+                stats.unchanged += outcome.unchanged;
+                stats.deduplicated += outcome.deduplicated;
+                stats.dead_lettered += outcome.dead_lettered;
+                stats.commit += took;
+            }
+            Err(e) => {
+                stats.write_error = Some(RunError { kind: "store".into(), message: e.to_string(), call_ms: None });
+                break;
+            }
+        }
+        let t = Instant::now();
+        if let Some(sink) = &mut jsonl
+            && let Err(e) = sink.write_page(&page.buf)
+        {
+            stats.write_error = Some(write_failure(e));
+            break;
+        }
+        stats.write += t.elapsed();
+    }
+    stats
+}
+
+fn write_failure(e: std::io::Error) -> RunError {
+    // A closed pipe (`host run x.wasm | head`) is the reader's choice, not a failure.
+    let kind = if e.kind() == std::io::ErrorKind::BrokenPipe { "output_closed" } else { "output" };
+    RunError { kind: kind.into(), message: format!("cannot write envelopes: {e}"), call_ms: None }
 }
 
 fn ms(d: Duration) -> f64 {

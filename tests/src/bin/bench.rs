@@ -6,7 +6,10 @@
 //! read each line, pick out its id, last-modified time and author, seal it with the
 //! host's own sealer (parse, RFC 8785 canonicalisation, SHA-256, schema validation)
 //! and write JSON Lines. Each side runs `--runs` times; the best run counts. Prints
-//! records/s for both and their ratio.
+//! records/s for both and their ratio. Then (3) the same `host run` into a fresh
+//! SQLite store twice, a first run and an unchanged re-run, each pair after a JSONL
+//! run of its own; prints their records/s and their cost relative to the best JSONL
+//! run.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -141,9 +144,13 @@ fn main() -> anyhow::Result<()> {
     println!("targets: sandboxed >= 0.75x native and > 225000 records/s");
 
     // The same run into the embedded SQLite store: a first run (everything new) and
-    // an unchanged re-run (everything skipped), each on a fresh database.
+    // an unchanged re-run (everything skipped), each on a fresh database. Each pair
+    // follows a JSONL run of its own, so that a spell of load on this noisy machine
+    // weighs on both sides; every JSONL run counts towards the best.
     let (mut best_first, mut best_again) = (Duration::MAX, Duration::MAX);
     for run in 1..=args.runs {
+        let (jsonl, _) = sandboxed(&dir.path().join("host.jsonl"))?;
+        best_host = best_host.min(jsonl);
         let db = dir.path().join(format!("bench-{run}.db"));
         let (first, r1) = into_store(&db)?;
         anyhow::ensure!(r1["published"] == args.records, "the store run published {}", r1["published"]);
@@ -154,7 +161,8 @@ fn main() -> anyhow::Result<()> {
             r2["skipped_unchanged"]
         );
         println!(
-            "store run {run}: first {:>8.1} ms (commit {:.0} ms)   unchanged re-run {:>8.1} ms (commit {:.0} ms)",
+            "store run {run}: JSONL {:>7.1} ms   first {:>7.1} ms (commit {:.0} ms)   unchanged re-run {:>7.1} ms (commit {:.0} ms)",
+            ms(jsonl),
             ms(first),
             r1["durations_ms"]["commit"].as_f64().unwrap_or(0.0),
             ms(again),
@@ -164,20 +172,11 @@ fn main() -> anyhow::Result<()> {
         best_again = best_again.min(again);
     }
     println!();
-    println!("{:<44} {:>12} {:>10}", "sandboxed run into (best of runs)", "records/s", "vs JSONL");
-    println!("{:<44} {:>12.0} {:>10.2}", "JSONL file", rate(best_host), 1.0);
-    println!(
-        "{:<44} {:>12.0} {:>10.2}",
-        "SQLite store, first run",
-        rate(best_first),
-        rate(best_first) / rate(best_host)
-    );
-    println!(
-        "{:<44} {:>12.0} {:>10.2}",
-        "SQLite store, unchanged re-run",
-        rate(best_again),
-        rate(best_again) / rate(best_host)
-    );
+    println!("{:<44} {:>12} {:>14}", "sandboxed run into (best of runs)", "records/s", "cost vs JSONL");
+    println!("{:<44} {:>12.0} {:>13.2}x", "JSONL file", rate(best_host), 1.0);
+    let cost = |d: Duration| d.as_secs_f64() / best_host.as_secs_f64();
+    println!("{:<44} {:>12.0} {:>13.2}x", "SQLite store, first run", rate(best_first), cost(best_first));
+    println!("{:<44} {:>12.0} {:>13.2}x", "SQLite store, unchanged re-run", rate(best_again), cost(best_again));
     println!("targets: the first store run costs at most 2x the JSONL run; the re-run is faster than the first");
     Ok(())
 }

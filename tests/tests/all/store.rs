@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
 use tests::*;
 
@@ -128,6 +127,76 @@ fn a_store_from_a_newer_host_is_refused() {
     assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
 }
 
+/// A store written by the host before schema version 3 (keys led by the source) is
+/// migrated at open: its envelopes and queue, sequence numbers and acknowledgements
+/// included, come through, and new entries continue the sequence.
+#[test]
+fn a_store_of_schema_version_2_is_migrated_with_its_queue() {
+    let dir = scratch(&[]);
+    let wasm = feed_setup(dir.path());
+    // The tables of schema versions 1 and 2, as that host created them.
+    let v2 = "CREATE TABLE schema_version (version INTEGER NOT NULL);
+        INSERT INTO schema_version (version) VALUES (1), (2);
+        CREATE TABLE envelopes (source TEXT NOT NULL, record_id TEXT NOT NULL, raw_sha256 TEXT NOT NULL,
+            envelope TEXT NOT NULL, connector_digest TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+            PRIMARY KEY (source, record_id));
+        CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, record_id TEXT NOT NULL,
+            raw_sha256 TEXT NOT NULL, enqueued_at TEXT NOT NULL, acked_at TEXT, UNIQUE (source, record_id, raw_sha256));
+        CREATE TABLE cursors (connector TEXT PRIMARY KEY, cursor TEXT, updated_at TEXT NOT NULL);
+        CREATE TABLE state (connector TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (connector, key));
+        CREATE TABLE dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, connector TEXT NOT NULL, source TEXT NOT NULL,
+            record_id TEXT NOT NULL, reason TEXT NOT NULL, draft TEXT NOT NULL, connector_digest TEXT NOT NULL,
+            created_at TEXT NOT NULL, replayed_at TEXT);
+        CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, connector TEXT NOT NULL, status TEXT NOT NULL,
+            started_at TEXT NOT NULL, finished_at TEXT NOT NULL, report TEXT NOT NULL);
+        CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, connector TEXT NOT NULL, event_type TEXT NOT NULL,
+            delivery_id TEXT NOT NULL, fingerprint TEXT NOT NULL, recorded_at TEXT NOT NULL, payload TEXT NOT NULL,
+            UNIQUE (delivery_id, fingerprint));
+        CREATE INDEX events_by_connector ON events (connector, recorded_at);
+        INSERT INTO envelopes VALUES
+            ('old-source', 'a', 'a2', '{\"v\":\"a2\"}', 'sha256:0', '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z'),
+            ('old-source', 'b', 'b1', '{\"v\":\"b1\"}', 'sha256:0', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+        INSERT INTO queue (seq, source, record_id, raw_sha256, enqueued_at, acked_at) VALUES
+            (3, 'old-source', 'a', 'a1', '2026-01-01T00:00:00Z', '2026-01-03T00:00:00Z'),
+            (5, 'old-source', 'b', 'b1', '2026-01-01T00:00:00Z', NULL),
+            (8, 'old-source', 'a', 'a2', '2026-01-02T00:00:00Z', NULL);";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let options =
+            sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("state.db")).create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::raw_sql(v2).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+
+    let q = queue(dir.path());
+    let listed: Vec<(i64, &str, &str, bool, bool)> = q
+        .iter()
+        .map(|e| {
+            let (seq, id, hash) =
+                (e["seq"].as_i64().unwrap(), e["record_id"].as_str().unwrap(), e["raw_sha256"].as_str().unwrap());
+            (seq, id, hash, e["superseded"].as_bool().unwrap(), e["acked"].as_bool().unwrap())
+        })
+        .collect();
+    assert_eq!(listed, [(3, "a", "a1", true, true), (5, "b", "b1", false, false), (8, "a", "a2", false, false)]);
+    assert_eq!(q[2]["envelope"], "{\"v\":\"a2\"}");
+
+    let (out, report) = run_store(dir.path(), &wasm, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(report["published"], 35);
+    let q = queue(dir.path());
+    assert_eq!(q.len(), 38);
+    assert!(q[3..].iter().all(|e| e["seq"].as_i64().unwrap() > 8), "new entries continue the sequence");
+    let version: i64 = rt.block_on(async {
+        use sqlx::Row;
+        let pool = sqlx::SqlitePool::connect(&db_url(dir.path())).await.unwrap();
+        let v = sqlx::query("SELECT MAX(version) FROM schema_version").fetch_one(&pool).await.unwrap().get(0);
+        pool.close().await;
+        v
+    });
+    assert_eq!(version, host::store::migrations::latest());
+}
+
 #[test]
 fn a_read_only_store_fails_the_run_with_nothing_half_written() {
     let dir = scratch(&[]);
@@ -149,12 +218,19 @@ fn a_read_only_store_fails_the_run_with_nothing_half_written() {
     assert_eq!(queue(dir.path()).len(), before);
 }
 
-/// Kills the host with SIGKILL at many points of a large run and restarts it each
-/// time until the run completes; the store must then hold exactly the feed's
-/// records, each queued once, with the cursor at the end.
+/// Kills the host with SIGKILL at each of its named crash points
+/// (`host::store::crash::POINTS`: before a guest call and after it returns, half-way
+/// through sealing a page, in a page's transaction after half of its rows, after its
+/// cursor and state are written, right after COMMIT), at several passes of each, and
+/// restarts it every time until a run completes. After every kill the store must hold
+/// exactly the records before its cursor, each queued once and in feed order; at the
+/// end, exactly the feed's records.
 #[test]
-fn sigkill_anywhere_loses_nothing_and_publishes_nothing_twice() {
+fn sigkill_at_every_crash_point_loses_nothing_and_publishes_nothing_twice() {
+    use std::os::unix::process::ExitStatusExt;
+
     const RECORDS: usize = 20_000;
+    const PAGE: usize = 100;
     let dir = scratch(&[]);
     std::fs::create_dir_all(dir.path().join("feeds")).unwrap();
     let mut feed = std::fs::File::create(dir.path().join("feeds/big.jsonl")).unwrap();
@@ -164,56 +240,111 @@ fn sigkill_anywhere_loses_nothing_and_publishes_nothing_twice() {
     drop(feed);
     std::fs::write(
         dir.path().join("big.toml"),
-        "name = \"big\"\n[config]\npath = \"/feeds/big.jsonl\"\n[[dirs]]\nhost = \"feeds\"\nguest = \"/feeds\"\n[limits]\npage_size = 250\n",
+        format!(
+            "name = \"big\"\n[config]\npath = \"/feeds/big.jsonl\"\n[[dirs]]\nhost = \"feeds\"\nguest = \"/feeds\"\n[limits]\npage_size = {PAGE}\n"
+        ),
     )
     .unwrap();
     let wasm = place(FILE_WASM, dir.path(), "big");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let committed = |when: &str| rt.block_on(committed_records(dir.path(), RECORDS, when));
 
-    // Kill after a spread of delays: during start-up, guest calls, sealing,
-    // commits and between pages (the run takes a few hundred milliseconds).
+    // 6 points x 4 passes = 24 kills. Each run resumes from the stored cursor, so the
+    // kills together consume at most 6 x (1 + 2 + 5 + 9) = 102 of the 200 pages and
+    // every run is killed before it can finish.
     let mut kills = 0;
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    while kills < 24 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let delay = Duration::from_millis(5 + seed % 400);
-        let mut child = host(&dir.path().join("cache"))
-            .arg("run")
-            .arg(&wasm)
-            .arg("--store")
-            .arg(db_url(dir.path()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        match child.try_wait().unwrap() {
-            Some(status) => assert!(status.success(), "a run failed on its own: {status}"),
-            None => {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                kills += 1;
+    let mut progress: Vec<(String, usize)> = Vec::new();
+    for point in host::store::crash::POINTS {
+        for pass in [1, 2, 5, 9] {
+            let before = progress.last().map_or(0, |(_, n)| *n);
+            let at = format!("{point}:{pass}");
+            let status = host(&dir.path().join("cache"))
+                .env("HOST_CRASH_AT", &at)
+                .arg("run")
+                .arg(&wasm)
+                .arg("--store")
+                .arg(db_url(dir.path()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert_eq!(status.signal(), Some(libc::SIGKILL), "HOST_CRASH_AT={at}: the host was not killed ({status})");
+            kills += 1;
+            let now = committed(&format!("after the kill at {at}"));
+            // In the store, the kill lands exactly: inside the n-th page's
+            // transaction (rolled back) or right after its COMMIT (kept).
+            let pages = match *point {
+                "store-rows" | "store-cursor" => Some(pass - 1),
+                "store-committed" => Some(pass),
+                _ => None,
+            };
+            if let Some(pages) = pages {
+                assert_eq!(now - before, pages * PAGE, "HOST_CRASH_AT={at}: pages committed by the killed run");
             }
+            progress.push((at, now));
         }
     }
+    assert!(kills >= 20);
+    eprintln!("records committed after each kill: {progress:?}");
+    // The kills interrupted the run at different depths: some after commits, some
+    // before any.
+    let depths: std::collections::BTreeSet<usize> = progress.iter().map(|(_, n)| *n).collect();
+    assert!(depths.len() > 10, "the kills did not spread over the run: {progress:?}");
 
     // Finish the run without interruption (it resumes from the stored cursor).
     let (out, report) = run_store(dir.path(), &wasm, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(report["next_cursor"], serde_json::Value::Null, "the run reached the end");
-
-    let q = queue(dir.path());
-    assert_eq!(q.len(), RECORDS, "every record queued exactly once");
-    let mut ids: Vec<&str> = q.iter().map(|e| e["record_id"].as_str().unwrap()).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), RECORDS, "no record queued twice");
+    assert_eq!(committed("after the last run"), RECORDS);
 
     // And a fresh run finds them all unchanged.
     let (_, again) = run_store(dir.path(), &wasm, &[]);
     assert_eq!(again["published"], 0);
     assert_eq!(again["skipped_unchanged"].as_u64(), Some(RECORDS as u64));
+    assert_eq!(queue(dir.path()).len(), RECORDS, "every record queued exactly once");
+}
+
+/// Checks that the store in `dir` is consistent with its cursor, and returns how many
+/// of the feed's records it holds: the big feed's records `r000000`, `r000001`, …
+/// before the stored cursor (`v1:<offset>:<next line>`), or all `total` of them when
+/// the cursor says the feed was read to its end; each one stored and queued exactly
+/// once, queued in feed order.
+async fn committed_records(dir: &Path, total: usize, when: &str) -> usize {
+    use sqlx::Row;
+    let pool = sqlx::SqlitePool::connect(&db_url(dir)).await.unwrap();
+    let cursor: Option<Option<String>> = sqlx::query("SELECT cursor FROM cursors WHERE connector = 'big'")
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
+        .map(|r| r.get(0));
+    let stored: Vec<String> = sqlx::query("SELECT record_id FROM envelopes ORDER BY record_id")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let queued: Vec<String> = sqlx::query("SELECT record_id FROM queue ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    pool.close().await;
+
+    let n = match &cursor {
+        None => 0, // no page committed yet
+        Some(None) => total,
+        Some(Some(c)) => {
+            let line: usize = c.rsplit(':').next().and_then(|l| l.parse().ok()).unwrap_or_else(|| panic!("cursor {c}"));
+            line - 1
+        }
+    };
+    let expected: Vec<String> = (0..n).map(|i| format!("r{i:06}")).collect();
+    assert!(stored == expected, "{when}: cursor {cursor:?} but {} records stored", stored.len());
+    assert!(queued == expected, "{when}: cursor {cursor:?} but {} queued (in order, once each expected)", queued.len());
+    n
 }
 
 #[test]

@@ -1,0 +1,45 @@
+//! Checkpoints of the WAL, on a connection and a thread of their own.
+//!
+//! A checkpoint copies committed pages from the WAL into the database file. Left to
+//! SQLite's automatic checkpoints, the COMMIT that filled the WAL to its limit
+//! copied the whole of it, on the committing thread, while the ingest waited. Here
+//! the store nudges this thread after each commit, and it copies that commit's
+//! pages while the next page is being written: a PASSIVE checkpoint never waits for
+//! the writer, nor the writer for it. Since the checkpoint usually catches up before
+//! the next commit, SQLite rewinds the WAL to its start at that commit, so the WAL
+//! stays a page or two long. The writer's own automatic checkpoints
+//! (`wal_autocheckpoint`) remain as the backstop should this thread fall behind.
+
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use super::prepared::Connection;
+
+/// Nudges the checkpoint thread; the thread ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct Checkpointer {
+    nudge: SyncSender<()>,
+}
+
+impl Checkpointer {
+    /// Starts the thread, checkpointing on `conn`.
+    pub fn start(conn: Connection) -> std::io::Result<Checkpointer> {
+        let (nudge, nudged) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new().name("checkpointer".into()).spawn(move || run(&conn, &nudged))?;
+        Ok(Checkpointer { nudge })
+    }
+
+    /// Asks for a checkpoint (one already asked for and not yet begun covers this).
+    pub fn nudge(&self) {
+        let _ = self.nudge.try_send(());
+    }
+}
+
+/// Checkpoints on each nudge until the store is dropped.
+fn run(conn: &Connection, nudged: &Receiver<()>) {
+    while nudged.recv().is_ok() {
+        if let Err(e) = conn.exec(c"PRAGMA wal_checkpoint(PASSIVE)") {
+            // Harmless: the writer's automatic checkpoints take over.
+            tracing::debug!("a background checkpoint of the store failed: {}", e.message);
+        }
+    }
+}
