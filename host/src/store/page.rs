@@ -2,18 +2,21 @@
 //! a queue entry for each new or changed one, its lifecycle events and dead
 //! letters, the cursor after it and the connector's state.
 //!
-//! Every statement runs on the committing thread through [`prepared`]: sending each
-//! to sqlx's worker thread cost a thread wake-up per statement, and on a machine
-//! whose cores are busy with the guest and the sealer each wake-up waited for a
-//! core (a page's eight round trips took longer than its hundreds of rows).
+//! Every statement runs on the committing thread, on the writer connection, through
+//! [`prepared`]: sent to sqlx's worker thread, each cost a thread wake-up each way,
+//! and on a machine whose cores are busy with the guest and the sealer each
+//! wake-up waited for a core.
 //!
 //! [`prepared`]: super::prepared
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::LazyLock;
 
 use sha2::Digest;
 
-use super::prepared::{Connection, Failure, Statement};
+use super::prepared::{Connection, Failure};
 use super::{PageCommit, PageOutcome, SealedRecord, StoreError, crash};
 use crate::lifecycle::{self, Event};
 
@@ -32,26 +35,32 @@ const QUEUE_ROWS: usize = 64;
 
 /// Queues `rows` changes (`$1` the source, `$2` the time, then a record id and a
 /// hash per change); a version queued already is skipped.
-fn enqueue_sql(rows: usize) -> String {
-    let mut sql = String::from("INSERT INTO queue (source, enqueued_at, record_id, raw_sha256) VALUES ");
-    for i in 0..rows {
-        let sep = if i == 0 { "" } else { ", " };
-        sql += &format!("{sep}($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i);
+fn enqueue_sql(rows: usize) -> Cow<'static, str> {
+    fn build(rows: usize) -> String {
+        let mut sql = String::from("INSERT INTO queue (source, enqueued_at, record_id, raw_sha256) VALUES ");
+        for i in 0..rows {
+            let _ = write!(sql, "{}($1, $2, ${}, ${})", if i == 0 { "" } else { ", " }, 3 + 2 * i, 4 + 2 * i);
+        }
+        sql + " ON CONFLICT (source, record_id, raw_sha256) DO NOTHING"
     }
-    sql + " ON CONFLICT (source, record_id, raw_sha256) DO NOTHING"
+    static FULL: LazyLock<String> = LazyLock::new(|| build(QUEUE_ROWS));
+    if rows == QUEUE_ROWS { Cow::Borrowed(FULL.as_str()) } else { Cow::Owned(build(rows)) }
 }
 
 /// Records looked up per statement by the check for unchanged records.
 const LOOKUP_ROWS: usize = 64;
 
 /// The stored hashes of `rows` records of a source (`$1` the source, then the ids).
-fn lookup_sql(rows: usize) -> String {
-    let mut sql = String::from("SELECT record_id, raw_sha256 FROM envelopes WHERE source = $1 AND record_id IN (");
-    for i in 0..rows {
-        let sep = if i == 0 { "" } else { ", " };
-        sql += &format!("{sep}${}", 2 + i);
+fn lookup_sql(rows: usize) -> Cow<'static, str> {
+    fn build(rows: usize) -> String {
+        let mut sql = String::from("SELECT record_id, raw_sha256 FROM envelopes WHERE source = $1 AND record_id IN (");
+        for i in 0..rows {
+            let _ = write!(sql, "{}${}", if i == 0 { "" } else { ", " }, 2 + i);
+        }
+        sql + ")"
     }
-    sql + ")"
+    static FULL: LazyLock<String> = LazyLock::new(|| build(LOOKUP_ROWS));
+    if rows == LOOKUP_ROWS { Cow::Borrowed(FULL.as_str()) } else { Cow::Owned(build(rows)) }
 }
 
 const INSERT_EVENT: &str = "INSERT INTO events (connector, event_type, delivery_id, fingerprint, recorded_at, payload) \
@@ -67,7 +76,7 @@ const CLEAR_STATE: &str = "DELETE FROM state WHERE connector = $1";
 
 const SAVE_STATE: &str = "INSERT INTO state (connector, key, value) VALUES ($1, $2, $3)";
 
-/// Commits `page` on `conn` (the locked writer connection).
+/// Commits `page` on `conn`, the writer connection.
 pub(super) fn commit(conn: &Connection, page: &PageCommit<'_>) -> Result<PageOutcome, StoreError> {
     let tx = conn.begin().map_err(failed("starting a transaction"))?;
     let (mut outcome, fresh) = write_records(conn, page)?;
@@ -158,7 +167,6 @@ fn write_records<'p>(
     let mut outcome = PageOutcome::default();
     let mut fresh = Vec::new();
     let half = page.records.len() / 2;
-    let mut lookup: Option<(usize, Statement<'_>)> = None;
     let mut looking = true;
     let mut params = Vec::with_capacity(1 + LOOKUP_ROWS);
     let mut same = [false; LOOKUP_ROWS];
@@ -166,16 +174,13 @@ fn write_records<'p>(
         same.fill(false);
         if looking {
             let what = "looking records up";
-            if lookup.as_ref().is_none_or(|(rows, _)| *rows != chunk.len()) {
-                lookup = Some((chunk.len(), conn.prepare(&lookup_sql(chunk.len())).map_err(failed(what))?));
-            }
-            let (_, statement) = lookup.as_mut().expect("prepared for this size");
+            let mut lookup = conn.prepare(&lookup_sql(chunk.len())).map_err(failed(what))?;
             params.clear();
             params.push(source);
             params.extend(chunk.iter().map(|r| Some(r.record_id.as_bytes())));
             let index: HashMap<&[u8], usize> =
                 chunk.iter().enumerate().map(|(j, r)| (r.record_id.as_bytes(), j)).collect();
-            statement
+            lookup
                 .query(&params, |id, hash| {
                     if let Some(&j) = index.get(id) {
                         same[j] = chunk[j].raw_sha256.as_bytes() == hash;
@@ -204,20 +209,14 @@ fn write_records<'p>(
     }
 
     let what = "queueing changes";
-    params.clear();
-    let mut enqueue: Option<(usize, Statement<'_>)> = None;
     for chunk in fresh.chunks(QUEUE_ROWS) {
-        // Every chunk but the last is full: a page prepares one statement, or two.
-        if enqueue.as_ref().is_none_or(|(rows, _)| *rows != chunk.len()) {
-            enqueue = Some((chunk.len(), conn.prepare(&enqueue_sql(chunk.len())).map_err(failed(what))?));
-        }
-        let (_, statement) = enqueue.as_mut().expect("prepared for this size");
+        let mut enqueue = conn.prepare(&enqueue_sql(chunk.len())).map_err(failed(what))?;
         params.clear();
         params.extend([source, now]);
         for r in chunk {
             params.extend([Some(r.record_id.as_bytes()), Some(r.raw_sha256.as_bytes())]);
         }
-        let queued = statement.execute(&params).map_err(failed(what))?;
+        let queued = enqueue.execute(&params).map_err(failed(what))?;
         outcome.published += queued;
         outcome.deduplicated += chunk.len() as u64 - queued;
     }

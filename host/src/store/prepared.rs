@@ -8,10 +8,10 @@
 //! waits for a core). For a page of big envelopes that cost more than SQLite spent
 //! storing them, and it forced many-row statements, where an upsert cannot tell
 //! which of its rows changed. Here the committing thread runs the statements
-//! itself: a statement is prepared once per page and run once per record with its
-//! values bound in place (`SQLITE_STATIC`: SQLite reads the caller's bytes and
-//! copies nothing), and `sqlite3_changes64` says after each run whether it inserted
-//! or updated a row.
+//! itself: a statement is prepared once, kept by its connection, and run once per
+//! record with its values bound in place (`SQLITE_STATIC`: SQLite reads the
+//! caller's bytes and copies nothing), and `sqlite3_changes64` says after each run
+//! whether it inserted or updated a row.
 //!
 //! The SQL is the store's ordinary portable SQL; only the way the values reach it
 //! is SQLite's. The unsafe code is confined to this file and its API is safe: a

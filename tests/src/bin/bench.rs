@@ -160,13 +160,19 @@ fn main() -> anyhow::Result<()> {
             "the re-run found {} unchanged",
             r2["skipped_unchanged"]
         );
+        // Per part: the wall time of each thread's work, side by side.
+        let parts = |r: &serde_json::Value| {
+            let d = &r["durations_ms"];
+            let part = |k: &str| d[k].as_f64().unwrap_or(0.0);
+            format!("guest {:.0}, sealing {:.0}, commit {:.0}", part("guest"), part("seal"), part("commit"))
+        };
         println!(
-            "store run {run}: JSONL {:>7.1} ms   first {:>7.1} ms (commit {:.0} ms)   unchanged re-run {:>7.1} ms (commit {:.0} ms)",
+            "store run {run}: JSONL {:>6.1} ms   first {:>7.1} ms ({})   unchanged re-run {:>7.1} ms ({})",
             ms(jsonl),
             ms(first),
-            r1["durations_ms"]["commit"].as_f64().unwrap_or(0.0),
+            parts(&r1),
             ms(again),
-            r2["durations_ms"]["commit"].as_f64().unwrap_or(0.0)
+            parts(&r2)
         );
         best_first = best_first.min(first);
         best_again = best_again.min(again);
