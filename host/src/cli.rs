@@ -406,7 +406,7 @@ async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliErr
         max_pages: args.max_pages,
         progress: false,
         egress: Some(egress),
-        stop: None,
+        ..RunOptions::default()
     }
     .with_progress_if_terminal();
     let report = ingest::run_into(&engine, &component, &manifest, &options, ingest::Output { jsonl, store }).await;

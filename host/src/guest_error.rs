@@ -60,6 +60,26 @@ impl GuestError {
         }
     }
 
+    /// For a `connector-error`, its case as the WIT names it.
+    pub fn case(&self) -> Option<&'static str> {
+        let GuestError::Connector { error, .. } = self else { return None };
+        Some(match error {
+            ConnectorError::Auth(_) => "auth",
+            ConnectorError::RateLimited(_) => "rate-limited",
+            ConnectorError::Timeout(_) => "timeout",
+            ConnectorError::Network(_) => "network",
+            ConnectorError::NotFound(_) => "not-found",
+            ConnectorError::Api(_) => "api",
+            ConnectorError::InvalidConfig(_) => "invalid-config",
+            ConnectorError::Parse(_) => "parse",
+            ConnectorError::Quota(_) => "quota",
+            ConnectorError::CircuitOpen(_) => "circuit-open",
+            ConnectorError::Denied(_) => "denied",
+            ConnectorError::Unsupported(_) => "unsupported",
+            ConnectorError::Other(_) => "other",
+        })
+    }
+
     /// Classifies an error returned by wasmtime from a call of `call`.
     /// `deadline` is the deadline in force (its manifest key and value), and
     /// `max_page_bytes` the bound on what the host copies out of the guest per call.

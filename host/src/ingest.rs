@@ -40,6 +40,8 @@ pub struct RunOptions {
     /// When set (by a shutdown), the run stops before its next page; the pages
     /// before it are committed and `next_cursor` says where to resume.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// What started the run (it says how a failed connector came back).
+    pub trigger: crate::lifecycle::Trigger,
 }
 
 impl RunOptions {
@@ -126,7 +128,7 @@ pub async fn run_into(
             Ok::<_, crate::store::StoreError>(())
         };
         if let Err(e) = loaded.await {
-            error = Some(RunError { kind: "store".into(), message: e.to_string(), call_ms: None });
+            error = Some(RunError::new("store", e.to_string()));
         }
     }
     let store = output.store.clone();
@@ -166,12 +168,8 @@ pub async fn run_into(
     guest_time += t.elapsed();
     match sandbox {
         None => {}
-        Some(Err(StartError::Grant(e))) => {
-            error = Some(RunError { kind: "grant".into(), message: e.to_string(), call_ms: None })
-        }
-        Some(Err(StartError::Guest(e))) => {
-            error = Some(RunError { kind: e.kind().into(), message: e.to_string(), call_ms: None })
-        }
+        Some(Err(StartError::Grant(e))) => error = Some(RunError::new("grant", e.to_string())),
+        Some(Err(StartError::Guest(e))) => error = Some(RunError::guest(&e, None)),
         Some(Ok(mut sandbox)) => {
             sandbox.load_state(std::mem::take(&mut stored_state));
             loop {
@@ -192,7 +190,7 @@ pub async fn run_into(
                     Ok(page) => page,
                     Err(e) => {
                         let call_ms = Some(ms(sandbox.last_call()));
-                        error = Some(RunError { kind: e.kind().into(), message: e.to_string(), call_ms });
+                        error = Some(RunError::guest(&e, call_ms));
                         break;
                     }
                 };
@@ -213,14 +211,13 @@ pub async fn run_into(
                 }
                 match page.next_cursor {
                     Some(next) if Some(&next) == cursor.as_ref() => {
-                        error = Some(RunError {
-                            kind: "connector_error".into(),
-                            message: format!(
+                        error = Some(RunError::new(
+                            "connector_error",
+                            format!(
                                 "connector `{}`: list-drafts returned the cursor it was given (`{next}`); stopping instead of looping",
                                 manifest.name
                             ),
-                            call_ms: None,
-                        });
+                        ));
                         break;
                     }
                     Some(next) => cursor = Some(next),
@@ -241,11 +238,7 @@ pub async fn run_into(
     // many connectors on a few workers, and the sealer's store commits need them.
     let joined = tokio::task::spawn_blocking(move || sealer_thread.join()).await;
     let mut stats = joined.ok().and_then(Result::ok).unwrap_or_else(|| SealStats {
-        write_error: Some(RunError {
-            kind: "output".into(),
-            message: "the sealer thread panicked".into(),
-            call_ms: None,
-        }),
+        write_error: Some(RunError::new("output", "the sealer thread panicked")),
         ..SealStats::default()
     });
     if error.is_none() {
@@ -295,7 +288,7 @@ pub async fn run_into(
         let status = if report.error.is_some() { "failed" } else { "ok" };
         let kept = async {
             store.record_run(&report.connector, status, &report.started_at, &report.finished_at, &json).await?;
-            store.record_events(&run_events(store, manifest, &report).await?).await
+            store.record_events(&run_events(store, manifest, &report, options).await?).await
         };
         if let Err(e) = kept.await {
             tracing::warn!("cannot keep the run report and its lifecycle events in the store: {e}");
@@ -305,12 +298,15 @@ pub async fn run_into(
 }
 
 /// The connector lifecycle events of a finished run: provisioned (the first time the
-/// store sees the connector), then a health check, or a degradation and a rejected
-/// ingest when the run failed.
+/// store sees the connector), then what the run's end means for the connector's
+/// state ([`after_run`]), and a rejected ingest when the run failed.
+///
+/// [`after_run`]: crate::lifecycle::after_run
 async fn run_events(
     store: &Store,
     manifest: &Manifest,
     report: &RunReport,
+    options: &RunOptions,
 ) -> Result<Vec<Event>, crate::store::StoreError> {
     use crate::lifecycle::*;
     let name = &manifest.name;
@@ -334,31 +330,28 @@ async fn run_events(
             }),
         ));
     }
-    match &report.error {
-        None => events.push(Event::new(
-            CONNECTOR_HEALTH_CHECKED,
+    let reduced = reduce(name, &previous);
+    // Before this run's Provisioned is stored, the connector is as good as provisioned.
+    let current = reduced.current_state.or(Some(ConnectorState::Provisioned));
+    let last_healthy_at = reduced.last_health_check.as_ref().map(|(at, _)| at.as_str());
+    let end = match &report.error {
+        None => RunEnd::Healthy { latency_ms: report.durations_ms.total },
+        // The reader closed the output: nothing was wrong with the connector.
+        Some(e) if e.kind == "output_closed" => return Ok(events),
+        Some(e) if e.case.as_deref() == Some("auth") => RunEnd::Refused { reason: &e.message },
+        Some(e) => RunEnd::Failed { reason: &e.message, last_healthy_at },
+    };
+    for (kind, payload) in after_run(current, end, options.trigger) {
+        events.push(Event::new(kind, name, delivery.clone(), at, payload));
+    }
+    if let Some(e) = &report.error {
+        events.push(Event::new(
+            SYNC_INGEST_REJECTED,
             name,
             delivery,
             at,
-            serde_json::json!({ "health_status": "healthy", "latency_ms": report.durations_ms.total }),
-        )),
-        Some(e) => {
-            let last_healthy = reduce(name, &previous).last_health_check.map(|(at, _)| at);
-            events.push(Event::new(
-                CONNECTOR_DEGRADED,
-                name,
-                delivery.clone(),
-                at,
-                serde_json::json!({ "degradation_reason": e.message, "last_healthy_at": last_healthy }),
-            ));
-            events.push(Event::new(
-                SYNC_INGEST_REJECTED,
-                name,
-                delivery,
-                at,
-                serde_json::json!({ "rejection_reason": e.message, "rejected_payload_ref": report.next_cursor }),
-            ));
-        }
+            serde_json::json!({ "rejection_reason": e.message, "rejected_payload_ref": report.next_cursor }),
+        ));
     }
     Ok(events)
 }
@@ -499,11 +492,7 @@ fn seal_pages(mut sealer: Sealer, target: Target, mut rx: mpsc::Receiver<PageMsg
     if let Some((to_committer, thread)) = committer {
         drop(to_committer);
         let committed = thread.join().unwrap_or_else(|_| SealStats {
-            write_error: Some(RunError {
-                kind: "output".into(),
-                message: "the committer thread panicked".into(),
-                call_ms: None,
-            }),
+            write_error: Some(RunError::new("output", "the committer thread panicked")),
             ..SealStats::default()
         });
         stats.published += committed.published;
@@ -572,7 +561,7 @@ fn commit_pages(
                 stats.commit += took;
             }
             Err(e) => {
-                stats.write_error = Some(RunError { kind: "store".into(), message: e.to_string(), call_ms: None });
+                stats.write_error = Some(RunError::new("store", e.to_string()));
                 break;
             }
         }
@@ -591,7 +580,7 @@ fn commit_pages(
 fn write_failure(e: std::io::Error) -> RunError {
     // A closed pipe (`host run x.wasm | head`) is the reader's choice, not a failure.
     let kind = if e.kind() == std::io::ErrorKind::BrokenPipe { "output_closed" } else { "output" };
-    RunError { kind: kind.into(), message: format!("cannot write envelopes: {e}"), call_ms: None }
+    RunError::new(kind, format!("cannot write envelopes: {e}"))
 }
 
 fn ms(d: Duration) -> f64 {

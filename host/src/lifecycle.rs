@@ -16,7 +16,7 @@ pub const CONNECTOR_PROVISIONED: &str = "ConnectorProvisioned";
 pub const CONNECTOR_HEALTH_CHECKED: &str = "ConnectorHealthChecked";
 /// A run failed.
 pub const CONNECTOR_DEGRADED: &str = "ConnectorDegraded";
-/// The operator revoked the connector.
+/// The connector's access was withdrawn: the upstream refused its credentials.
 pub const CONNECTOR_REVOKED: &str = "ConnectorRevoked";
 /// The connector came back after being degraded or revoked.
 pub const CONNECTOR_RECONNECTED: &str = "ConnectorReconnected";
@@ -41,7 +41,7 @@ pub enum ConnectorState {
     Healthy,
     /// Its last run failed.
     Degraded,
-    /// The operator revoked it.
+    /// Its credentials were refused.
     Revoked,
     /// Back after being degraded or revoked.
     Reconnected,
@@ -76,6 +76,10 @@ pub struct Event {
     pub recorded_at: String,
     /// The event's fields.
     pub payload: Value,
+    /// Its place in the store's log (`None` before it is stored): between events
+    /// recorded in the same millisecond, the order they were recorded in.
+    #[serde(skip)]
+    pub seq: Option<i64>,
 }
 
 impl Event {
@@ -92,6 +96,7 @@ impl Event {
             fingerprint: hex::encode(h.finalize()),
             recorded_at: recorded_at.to_string(),
             payload,
+            seq: None,
         }
     }
 }
@@ -141,12 +146,16 @@ pub struct Reduced {
     pub anomalies: Vec<Anomaly>,
 }
 
-/// Reduces `events` (of one connector, in any order) to its current state.
+/// Reduces `events` (of one connector, in any order) to its current state. They
+/// are ordered by time, then by their place in the store's log (a run's end can
+/// record a reconnection and a health check in one millisecond), then by content,
+/// so the same events give the same state whatever order they come in.
 pub fn reduce(connector: &str, events: &[Event]) -> Reduced {
     let mut sorted: Vec<&Event> = events.iter().collect();
     sorted.sort_by(|a, b| {
-        (&a.recorded_at, &a.event_type, &a.delivery_id, &a.fingerprint).cmp(&(
+        (&a.recorded_at, a.seq, &a.event_type, &a.delivery_id, &a.fingerprint).cmp(&(
             &b.recorded_at,
+            b.seq,
             &b.event_type,
             &b.delivery_id,
             &b.fingerprint,
@@ -219,6 +228,93 @@ pub fn reduce(connector: &str, events: &[Event]) -> Reduced {
     r
 }
 
+/// What started a run; it says how a connector that had failed came back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Trigger {
+    /// An operator: `host run`, or `POST /connectors/{name}/run`.
+    #[default]
+    Manual,
+    /// The daemon's schedule.
+    Scheduled,
+    /// The daemon's schedule, probing once the run breaker's wait was over.
+    Backoff,
+}
+
+impl Trigger {
+    /// The seed's `reconnect_strategy` for a reconnection by this trigger.
+    pub fn reconnect_strategy(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Scheduled => "automatic",
+            Trigger::Backoff => "backoff",
+        }
+    }
+}
+
+/// How a run ended, as far as its connector's lifecycle goes.
+#[derive(Clone, Copy, Debug)]
+pub enum RunEnd<'a> {
+    /// Every page was read, in `latency_ms`.
+    Healthy {
+        /// How long the run took.
+        latency_ms: f64,
+    },
+    /// The upstream refused the connector's credentials (a connector-error `auth`).
+    Refused {
+        /// The error.
+        reason: &'a str,
+    },
+    /// Any other failure.
+    Failed {
+        /// The error.
+        reason: &'a str,
+        /// When the connector was last found healthy.
+        last_healthy_at: Option<&'a str>,
+    },
+}
+
+/// The connector events (type and payload) that a run ending as `end` adds to a
+/// connector in state `current`. Each is a transition the seed's table allows, or
+/// nothing is added, so the events of any sequence of runs fold without anomalies:
+///
+/// - healthy: from degraded or revoked, `ConnectorReconnected` (the strategy from
+///   `trigger`) and then a healthy `ConnectorHealthChecked`; otherwise only the
+///   health check (which from healthy is no transition);
+/// - refused credentials: `ConnectorRevoked`, unless revoked already;
+/// - other failures: `ConnectorDegraded` from provisioned, healthy or
+///   reconnected; nothing when degraded or revoked already (the run's
+///   `SyncIngestRejected` records the failure).
+pub fn after_run(current: Option<ConnectorState>, end: RunEnd<'_>, trigger: Trigger) -> Vec<(&'static str, Value)> {
+    use ConnectorState::*;
+    match end {
+        RunEnd::Healthy { latency_ms } => {
+            let mut events = Vec::new();
+            if let Some(previous @ (Degraded | Revoked)) = current {
+                events.push((
+                    CONNECTOR_RECONNECTED,
+                    serde_json::json!({
+                        "previous_state": previous,
+                        "reconnect_strategy": trigger.reconnect_strategy(),
+                    }),
+                ));
+            }
+            events.push((
+                CONNECTOR_HEALTH_CHECKED,
+                serde_json::json!({ "health_status": "healthy", "latency_ms": latency_ms }),
+            ));
+            events
+        }
+        RunEnd::Refused { reason } if current != Some(Revoked) => {
+            vec![(CONNECTOR_REVOKED, serde_json::json!({ "revocation_reason": reason }))]
+        }
+        RunEnd::Failed { reason, last_healthy_at } if !matches!(current, Some(Degraded | Revoked)) => vec![(
+            CONNECTOR_DEGRADED,
+            serde_json::json!({ "degradation_reason": reason, "last_healthy_at": last_healthy_at }),
+        )],
+        RunEnd::Refused { .. } | RunEnd::Failed { .. } => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -275,5 +371,66 @@ mod tests {
         assert!(reasons.iter().any(|r| r.starts_with("unknown event type `SomethingElse`")));
         assert!(reasons.iter().any(|r| r.starts_with("malformed payload")));
         assert_eq!(reduce("c", &[]), Reduced { connector: "c".into(), ..Reduced::default() });
+    }
+
+    /// Every sequence of up to five run endings, under every trigger, folds
+    /// without an anomaly, and ends where the last run left it.
+    #[test]
+    fn events_after_any_sequence_of_runs_fold_without_anomalies() {
+        let ends = [
+            RunEnd::Healthy { latency_ms: 1.0 },
+            RunEnd::Refused { reason: "auth: 401" },
+            RunEnd::Failed { reason: "api error 500", last_healthy_at: None },
+        ];
+        let mut sequences: Vec<Vec<usize>> = vec![vec![]];
+        for _ in 0..5 {
+            let longer: Vec<Vec<usize>> = sequences
+                .iter()
+                .filter(|s| s.len() == sequences.last().unwrap().len())
+                .flat_map(|s| (0..ends.len()).map(move |e| [s.clone(), vec![e]].concat()))
+                .collect();
+            sequences.extend(longer);
+        }
+        assert_eq!(sequences.len(), 1 + 3 + 9 + 27 + 81 + 243);
+        for trigger in [Trigger::Manual, Trigger::Scheduled, Trigger::Backoff] {
+            for runs in &sequences {
+                // Every event in one millisecond: only the store's order tells them apart.
+                let mut events = vec![Event::new(CONNECTOR_PROVISIONED, "c", "p".into(), "t", json!({}))];
+                for (i, &end) in runs.iter().enumerate() {
+                    let current = reduce("c", &events).current_state;
+                    for (j, (kind, payload)) in after_run(current, ends[end], trigger).into_iter().enumerate() {
+                        let mut e = Event::new(kind, "c", format!("run{i}-{j}"), "t", payload);
+                        e.seq = Some(events.len() as i64);
+                        events.push(e);
+                    }
+                }
+                let r = reduce("c", &events);
+                assert!(r.anomalies.is_empty(), "{runs:?} {trigger:?}: {:?}", r.anomalies);
+                let expected = match runs.last() {
+                    None => ConnectorState::Provisioned,
+                    Some(0) => ConnectorState::Healthy,
+                    Some(1) => ConnectorState::Revoked,
+                    // A failure leaves a revoked connector revoked.
+                    Some(_) if runs.iter().rev().find(|&&e| e != 2) == Some(&1) => ConnectorState::Revoked,
+                    Some(_) => ConnectorState::Degraded,
+                };
+                assert_eq!(r.current_state, Some(expected), "{runs:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_comeback_is_a_reconnection_with_the_trigger_as_its_strategy() {
+        let back = after_run(Some(ConnectorState::Revoked), RunEnd::Healthy { latency_ms: 5.0 }, Trigger::Backoff);
+        assert_eq!(
+            back[0],
+            (CONNECTOR_RECONNECTED, json!({"previous_state": "revoked", "reconnect_strategy": "backoff"}))
+        );
+        assert_eq!(back[1].0, CONNECTOR_HEALTH_CHECKED);
+        let again = after_run(Some(ConnectorState::Healthy), RunEnd::Healthy { latency_ms: 5.0 }, Trigger::Scheduled);
+        assert_eq!(again.len(), 1, "a healthy connector found healthy only records the check");
+        let revoked =
+            after_run(Some(ConnectorState::Healthy), RunEnd::Refused { reason: "auth: 401" }, Trigger::Manual);
+        assert_eq!(revoked, vec![(CONNECTOR_REVOKED, json!({"revocation_reason": "auth: 401"}))]);
     }
 }

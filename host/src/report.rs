@@ -130,6 +130,21 @@ pub struct RunError {
     pub message: String,
     /// How long the failed guest call ran before it ended, in milliseconds.
     pub call_ms: Option<f64>,
+    /// For a `connector_error`, which case of the WIT `connector-error` it was
+    /// (`auth`, `rate-limited`, …): an `auth` failure revokes the connector.
+    pub case: Option<String>,
+}
+
+impl RunError {
+    /// A failure of `kind` that was not a guest call's.
+    pub fn new(kind: &str, message: impl Into<String>) -> RunError {
+        RunError { kind: kind.into(), message: message.into(), call_ms: None, case: None }
+    }
+
+    /// A guest call's failure, which ran for `call_ms`.
+    pub fn guest(e: &crate::guest_error::GuestError, call_ms: Option<f64>) -> RunError {
+        RunError { kind: e.kind().into(), message: e.to_string(), call_ms, case: e.case().map(str::to_string) }
+    }
 }
 
 impl RunReport {

@@ -271,7 +271,8 @@ async fn schedule(daemon: Arc<Daemon>, slot: Arc<Slot>) {
         let entry = slot.entry();
         let mut delay = jittered(entry.poll_interval, entry.jitter);
         if entry.enabled
-            && let slot::RunOutcome::CircuitOpen(remaining) = slot.run_once(&daemon).await
+            && let slot::RunOutcome::CircuitOpen(remaining) =
+                slot.run_once(&daemon, crate::lifecycle::Trigger::Scheduled).await
         {
             // Do not knock every interval while the breaker is open.
             delay = delay.max(remaining);

@@ -381,7 +381,7 @@ impl Store {
     /// A connector's lifecycle events, in the order they were recorded.
     pub async fn events(&self, connector: &str) -> Result<Vec<Event>, StoreError> {
         let rows = sqlx::query(
-            "SELECT event_type, delivery_id, fingerprint, recorded_at, payload FROM events \
+            "SELECT event_type, delivery_id, fingerprint, recorded_at, payload, id FROM events \
              WHERE connector = $1 ORDER BY id",
         )
         .bind(connector)
@@ -397,6 +397,7 @@ impl Store {
                 fingerprint: r.get(2),
                 recorded_at: r.get(3),
                 payload: serde_json::from_str(&r.get::<String, _>(4)).unwrap_or(serde_json::Value::Null),
+                seq: Some(r.get(5)),
             })
             .collect())
     }

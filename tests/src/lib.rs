@@ -127,3 +127,36 @@ pub fn measured(cmd: &mut Command) -> Measured {
         peak_rss: usage.ru_maxrss as u64 * 1024,
     }
 }
+
+/// The lifecycle events in the store at `url`, in the order they were recorded,
+/// each checked against `schemas/lifecycle_event.schema.json`.
+pub fn stored_events(url: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(root().join("schemas/lifecycle_event.schema.json")).unwrap();
+    let schema = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let events: Vec<serde_json::Value> = rt.block_on(async {
+        use sqlx::Row;
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let rows = sqlx::query(
+            "SELECT event_type, connector, delivery_id, fingerprint, recorded_at, payload FROM events ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        rows.iter()
+            .map(|r| {
+                serde_json::json!({
+                    "event_type": r.get::<String, _>(0), "connector": r.get::<String, _>(1),
+                    "delivery_id": r.get::<String, _>(2), "fingerprint": r.get::<String, _>(3),
+                    "recorded_at": r.get::<String, _>(4),
+                    "payload": serde_json::from_str::<serde_json::Value>(&r.get::<String, _>(5)).unwrap(),
+                })
+            })
+            .collect()
+    });
+    for e in &events {
+        let errors: Vec<String> = schema.iter_errors(e).map(|x| format!("{}: {x}", x.instance_path())).collect();
+        assert!(errors.is_empty(), "{e}: {errors:?}");
+    }
+    events
+}

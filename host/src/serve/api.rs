@@ -156,7 +156,7 @@ async fn run(State(daemon): Shared, Path(name): Path<String>) -> Response {
     if daemon.stopping.load(std::sync::atomic::Ordering::Relaxed) {
         return error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is shutting down".into());
     }
-    match slot.run_once(&daemon).await {
+    match slot.run_once(&daemon, crate::lifecycle::Trigger::Manual).await {
         RunOutcome::Ran(report) => {
             let code = if report.error.is_none() { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
             (code, axum::Json(serde_json::to_value(&*report).unwrap_or(Value::Null))).into_response()

@@ -226,20 +226,27 @@ impl Slot {
                 tracing::error!(connector = %self.name, "reload refused, the live version keeps running: {message}");
                 self.counters.lock().unwrap_or_else(|e| e.into_inner()).reload_failures += 1;
                 self.status.lock().unwrap_or_else(|e| e.into_inner()).reload_error = Some(message.clone());
-                let now = crate::envelope::seal::now_rfc3339();
-                let event = Event::new(
-                    lifecycle::CONNECTOR_DEGRADED,
-                    &self.name,
-                    format!("reload:{}:{now}", self.name),
-                    &now,
-                    serde_json::json!({ "degradation_reason": format!("reload refused: {message}"), "last_healthy_at": null }),
-                );
-                if let Err(e) = daemon.store.record_events(&[event]).await {
+                if let Err(e) = self.record_refused_reload(daemon, message).await {
                     tracing::warn!(connector = %self.name, "cannot record the Degraded event: {e}");
                 }
             }
         }
         result
+    }
+
+    /// Records a refused reload as a degradation, when the connector's state allows
+    /// one (a connector degraded or revoked already stays as it is).
+    async fn record_refused_reload(&self, daemon: &Daemon, message: &str) -> Result<(), crate::store::StoreError> {
+        let reduced = lifecycle::reduce(&self.name, &daemon.store.events(&self.name).await?);
+        let last_healthy_at = reduced.last_health_check.as_ref().map(|(at, _)| at.as_str());
+        let reason = format!("reload refused: {message}");
+        let end = lifecycle::RunEnd::Failed { reason: &reason, last_healthy_at };
+        let now = crate::envelope::seal::now_rfc3339();
+        let events: Vec<Event> = lifecycle::after_run(reduced.current_state, end, lifecycle::Trigger::Manual)
+            .into_iter()
+            .map(|(kind, payload)| Event::new(kind, &self.name, format!("reload:{}:{now}", self.name), &now, payload))
+            .collect();
+        daemon.store.record_events(&events).await.map(drop)
     }
 
     async fn try_reload(&self, daemon: &Daemon) -> Result<ReloadOutcome, String> {
@@ -300,7 +307,7 @@ impl Slot {
 
     /// Runs the connector once into the daemon's store, unless a run is going on or
     /// the run breaker is open.
-    pub async fn run_once(&self, daemon: &Daemon) -> RunOutcome {
+    pub async fn run_once(&self, daemon: &Daemon, trigger: lifecycle::Trigger) -> RunOutcome {
         let Ok(_running) = self.run_lock.try_lock() else {
             return RunOutcome::Busy;
         };
@@ -308,7 +315,15 @@ impl Slot {
             return RunOutcome::NotLoaded;
         };
         let _permit = daemon.parallel.acquire().await.expect("the run semaphore is never closed");
-        let acquired = self.breaker.lock().unwrap_or_else(|e| e.into_inner()).acquire(Instant::now());
+        let (acquired, probing) = {
+            let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
+            let acquired = breaker.acquire(Instant::now());
+            (acquired, breaker.state() == BreakerState::HalfOpen)
+        };
+        // A scheduled run let through once the breaker's wait was over is a retry
+        // after backing off.
+        let trigger =
+            if probing && trigger == lifecycle::Trigger::Scheduled { lifecycle::Trigger::Backoff } else { trigger };
         if let Err(remaining) = acquired {
             self.counters.lock().unwrap_or_else(|e| e.into_inner()).runs_circuit_open += 1;
             tracing::warn!(connector = %self.name, remaining_ms = remaining.as_millis() as u64,
@@ -320,6 +335,7 @@ impl Slot {
         let options = RunOptions {
             egress: Some(version.egress.clone()),
             stop: Some(daemon.stopping.clone()),
+            trigger,
             ..RunOptions::default()
         };
         let jsonl = match &self.entry().out {

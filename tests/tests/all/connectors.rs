@@ -356,3 +356,75 @@ fn github_recorded_once_replays_offline() {
     };
     assert!(status.success(), "{}", String::from_utf8_lossy(&err));
 }
+
+/// The connector lifecycle follows what the upstream does across runs: a server
+/// error degrades the connector (once: a second failure adds no transition), a
+/// good run reconnects it, refused credentials revoke it, and the next good run
+/// reconnects it again. `host status` folds every event without an anomaly.
+#[test]
+fn http_json_lifecycle_degrades_revokes_and_reconnects_with_the_upstream() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU16, Ordering};
+    let answer = Arc::new(AtomicU16::new(200));
+    let up = Upstream::start({
+        let answer = answer.clone();
+        move |_| match answer.load(Ordering::SeqCst) {
+            200 => Reply::json(200, &Value::Array(items())),
+            status => Reply::json(status, &json!({"message": "no"})),
+        }
+    });
+    let dir = scratch(&[]);
+    let allow = format!("allow = [{}]\n", quote(&up.origin()));
+    let config = [("base_url", up.origin()), ("path", "/items".into()), ("id_field", "id".into())];
+    let config: Vec<(&str, &str)> = config.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let wasm = connector(dir.path(), HTTP_JSON_WASM, "items", &config, &allow);
+    let store = format!("sqlite:{}", dir.path().join("state.db").display());
+
+    // (upstream status, exit code, the error's connector-error case)
+    let runs = [
+        (200, 0, None),
+        (500, 4, Some("api")),
+        (500, 4, Some("api")),
+        (200, 0, None),
+        (401, 4, Some("auth")),
+        (403, 4, Some("auth")),
+        (500, 4, Some("api")),
+        (200, 0, None),
+    ];
+    for (status, code, case) in runs {
+        answer.store(status, Ordering::SeqCst);
+        let (out, report, _) = run(dir.path(), &wasm, &["--store", &store], &[]);
+        assert_eq!(out.status.code(), Some(code), "upstream {status}: {}", stderr(&out));
+        assert_eq!(report["error"]["case"].as_str(), case, "upstream {status}: {report}");
+    }
+
+    let out = output(host(&dir.path().join("cache")).args(["status", "items", "--store", &store]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["anomalies"], json!([]), "{status}");
+    let states: Vec<&str> =
+        status["transition_log"].as_array().unwrap().iter().map(|t| t[2].as_str().unwrap()).collect();
+    assert_eq!(
+        states,
+        ["provisioned", "healthy", "degraded", "reconnected", "healthy", "revoked", "reconnected", "healthy"],
+        "{status}"
+    );
+    assert_eq!(status["current_state"], "healthy");
+    assert_eq!(status["sync"]["rejected"], 5);
+
+    let events = stored_events(&store);
+    let payloads = |kind: &str| -> Vec<Value> {
+        events.iter().filter(|e| e["event_type"] == kind).map(|e| e["payload"].clone()).collect()
+    };
+    let reconnected = payloads("ConnectorReconnected");
+    assert_eq!(reconnected.len(), 2);
+    assert_eq!(reconnected[0], json!({"previous_state": "degraded", "reconnect_strategy": "manual"}));
+    assert_eq!(reconnected[1], json!({"previous_state": "revoked", "reconnect_strategy": "manual"}));
+    let revoked = payloads("ConnectorRevoked");
+    assert_eq!(revoked.len(), 1, "a second refusal does not revoke again");
+    let reason = revoked[0]["revocation_reason"].as_str().unwrap();
+    assert!(reason.contains("auth") && reason.contains("401"), "{reason}");
+    let degraded = payloads("ConnectorDegraded");
+    assert_eq!(degraded.len(), 1, "a second failure does not degrade again, nor does a failure while revoked");
+    assert!(degraded[0]["last_healthy_at"].is_string(), "{}", degraded[0]);
+}
