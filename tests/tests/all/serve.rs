@@ -400,3 +400,71 @@ fn a_config_reload_adds_removes_and_reschedules_without_touching_the_others() {
         d.log_text().contains("grant added by the operator's manifest: directory")
     });
 }
+
+/// A connector whose upstream fails and recovers is reconnected: by the schedule
+/// (`automatic`) after a single failure, and by the first run after the run
+/// breaker's wait (`backoff`) once failures opened the breaker. Every event folds
+/// without an anomaly.
+#[test]
+fn a_recovering_connector_is_reconnected_by_the_schedule_or_after_the_breaker() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU16, Ordering};
+    let answer = Arc::new(AtomicU16::new(200));
+    let up = Upstream::start({
+        let answer = answer.clone();
+        move |_| match answer.load(Ordering::SeqCst) {
+            200 => Reply::json(200, &json!([{"id": 1, "title": "one"}])),
+            status => Reply::json(status, &json!({"message": "down"})),
+        }
+    });
+    let dir = scratch(&[]);
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[serve.run_breaker]\nfailure_threshold = 2\nreset_ms = 600\n\n\
+             [[connectors]]\nname = \"flaky\"\ncomponent = {}\npoll_interval = \"250ms\"\njitter = 0.0\n\
+             [connectors.manifest]\n[connectors.manifest.config]\nbase_url = {}\npath = \"/items\"\nid_field = \"id\"\n\
+             [connectors.manifest.http]\nallow = [{}]\n",
+            quote(HTTP_JSON_WASM),
+            quote(&up.origin()),
+            quote(&up.origin())
+        ),
+    );
+    let d = Daemon::start(dir.path(), &config);
+    let limit = Duration::from_secs(20);
+    let healthy = |v: &Value| v["status"]["last_success_at"].is_string() && v["status"]["consecutive_failures"] == 0;
+    let first = d.wait_for("/connectors/flaky", limit, healthy);
+    let succeeded_at = |v: &Value| v["status"]["last_success_at"].as_str().unwrap_or_default().to_string();
+
+    // One failure, then the upstream is back before the next scheduled run.
+    answer.store(500, Ordering::SeqCst);
+    d.wait_for("/connectors/flaky", limit, |v| v["status"]["consecutive_failures"] == 1);
+    answer.store(200, Ordering::SeqCst);
+    let back = d.wait_for("/connectors/flaky", limit, |v| healthy(v) && succeeded_at(v) != succeeded_at(&first));
+
+    // Failures enough to open the run breaker; the upstream recovers while it is open.
+    answer.store(500, Ordering::SeqCst);
+    d.wait_for("/connectors/flaky", limit, |v| v["status"]["consecutive_failures"] == 2);
+    answer.store(200, Ordering::SeqCst);
+    d.wait_for("/connectors/flaky", limit, |v| healthy(v) && succeeded_at(v) != succeeded_at(&back));
+    drop(d);
+
+    let store = store_url(dir.path());
+    let out = output(host(&dir.path().join("cache")).args(["status", "flaky", "--store", &store]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reduced: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reduced["anomalies"], json!([]), "{reduced}");
+    let states: Vec<&str> =
+        reduced["transition_log"].as_array().unwrap().iter().map(|t| t[2].as_str().unwrap()).collect();
+    assert_eq!(
+        states[..8],
+        ["provisioned", "healthy", "degraded", "reconnected", "healthy", "degraded", "reconnected", "healthy"],
+        "{reduced}"
+    );
+    let strategies: Vec<Value> = stored_events(&store)
+        .iter()
+        .filter(|e| e["event_type"] == "ConnectorReconnected")
+        .map(|e| e["payload"]["reconnect_strategy"].clone())
+        .collect();
+    assert_eq!(strategies, ["automatic", "backoff"]);
+}
