@@ -32,6 +32,7 @@ demo: build-guests build
     ./target/release/host run guests/file.wasm --store
     ./target/release/host run guests/file.wasm --store
     @echo "the queue of published changes holds $(./target/release/host queue --limit 1000 | wc -l) entries"
+    ./target/release/host status file
 
 # `host serve` with examples/connectors.toml, and examples/api served on 127.0.0.1:8089 for
 # its http-json connector. Ctrl-C stops both.

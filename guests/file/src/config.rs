@@ -1,8 +1,6 @@
 //! The connector's settings, read once per run from the host's `config` interface.
 
-use std::sync::OnceLock;
-
-use connector_sdk::host::config;
+use connector_sdk::settings::{ConfigReader, SettingsCell, bad_value};
 use connector_sdk::{ConnectorError, RecordType};
 
 /// How the feed file is laid out.
@@ -27,25 +25,18 @@ pub struct Settings {
     pub page_size: u32,
 }
 
-static SETTINGS: OnceLock<Result<Settings, ConnectorError>> = OnceLock::new();
+/// The settings of this run, read from the host on first use.
+pub static SETTINGS: SettingsCell<Settings> = SettingsCell::new(Settings::read);
 
 impl Settings {
-    /// The settings of this run, read from the host on first use.
-    pub fn get() -> Result<&'static Settings, ConnectorError> {
-        SETTINGS.get_or_init(Settings::read).as_ref().map_err(Clone::clone)
-    }
-
-    fn read() -> Result<Settings, ConnectorError> {
-        let path = config::get("path")
-            .ok_or_else(|| ConnectorError::InvalidConfig("config `path` is required: the feed file to read".into()))?;
-        let format = match config::get("format").as_deref() {
+    /// Reads the settings from the connector's config values (an empty one counts as
+    /// not set).
+    pub fn read(cfg: &ConfigReader<'_>) -> Result<Settings, ConnectorError> {
+        let path = cfg.required("path", "the feed file to read")?;
+        let format = match cfg.opt("format").as_deref() {
             Some("json") => Format::Json,
             Some("jsonl") | Some("ndjson") => Format::Jsonl,
-            Some(other) => {
-                return Err(ConnectorError::InvalidConfig(format!(
-                    "config `format` is `{other}`; expected `json` or `jsonl`"
-                )));
-            }
+            Some(other) => return Err(bad_value("format", other, "`json` or `jsonl`")),
             None if path.ends_with(".jsonl") || path.ends_with(".ndjson") => Format::Jsonl,
             None if path.ends_with(".json") => Format::Json,
             None => {
@@ -54,39 +45,68 @@ impl Settings {
                 )));
             }
         };
-        let record_type = match config::get("record_type").as_deref().unwrap_or("claim") {
-            "document" | "Document" => RecordType::Document,
-            "event" | "Event" => RecordType::Event,
-            "entity" | "Entity" => RecordType::Entity,
-            "claim" | "Claim" => RecordType::Claim,
-            "metric" | "Metric" => RecordType::Metric,
-            other => {
-                return Err(ConnectorError::InvalidConfig(format!(
-                    "config `record_type` is `{other}`; expected one of document, event, entity, claim, metric"
-                )));
-            }
-        };
-        let page_size = match config::get("page_size") {
-            None => 1000,
-            Some(s) => s.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                ConnectorError::InvalidConfig(format!("config `page_size` is `{s}`; expected a positive whole number"))
-            })?,
-        };
         let source_instance =
-            config::get("source_instance").unwrap_or_else(|| path.rsplit('/').next().unwrap_or(&path).to_string());
-        let acl_tags = config::get("acl_tags")
-            .map(|s| s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
-            .unwrap_or_default();
+            cfg.opt("source_instance").unwrap_or_else(|| path.rsplit('/').next().unwrap_or(&path).to_string());
         Ok(Settings {
             format,
-            id_field: config::get("id_field").unwrap_or_else(|| "id".to_string()),
-            record_type,
+            id_field: cfg.opt_or("id_field", "id"),
+            record_type: cfg.record_type("record_type", RecordType::Claim)?,
             source_instance,
-            last_modified_field: config::get("last_modified_field"),
-            author_field: config::get("author_field"),
-            acl_tags,
-            page_size,
+            last_modified_field: cfg.opt("last_modified_field"),
+            author_field: cfg.opt("author_field"),
+            acl_tags: cfg.list("acl_tags"),
+            page_size: cfg.positive_u32("page_size")?.unwrap_or(1000),
             path,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use connector_sdk::settings::from_pairs;
+
+    /// The `invalid-config` message that `pairs` are refused with.
+    fn refused(pairs: &[(&str, &str)]) -> String {
+        match from_pairs(Settings::read, pairs) {
+            Err(ConnectorError::InvalidConfig(m)) => m,
+            Err(other) => panic!("expected invalid-config, got {other:?}"),
+            Ok(_) => panic!("expected invalid-config, got settings"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = from_pairs(Settings::read, &[("path", "/data/feeds/claims.jsonl")]).unwrap();
+        assert_eq!((s.format, s.id_field.as_str(), s.record_type), (Format::Jsonl, "id", RecordType::Claim));
+        assert_eq!((s.source_instance.as_str(), s.page_size), ("claims.jsonl", 1000));
+        assert!(s.acl_tags.is_empty() && s.author_field.is_none());
+
+        let pairs =
+            [("path", "/d/x.data"), ("format", "json"), ("acl_tags", "a, b"), ("page_size", "5"), ("id_field", " ")];
+        let s = from_pairs(Settings::read, &pairs).unwrap();
+        assert_eq!((s.format, s.id_field.as_str(), s.page_size), (Format::Json, "id", 5));
+        assert_eq!(s.acl_tags, ["a", "b"]);
+    }
+
+    #[test]
+    fn errors_keep_their_wording() {
+        assert_eq!(refused(&[]), "config `path` is required: the feed file to read");
+        assert_eq!(
+            refused(&[("path", "/d/x.csv"), ("format", "csv")]),
+            "config `format` is `csv`; expected `json` or `jsonl`"
+        );
+        assert_eq!(
+            refused(&[("path", "/d/x.csv")]),
+            "cannot tell the format of `/d/x.csv` from its extension; set config `format` to `json` or `jsonl`"
+        );
+        assert_eq!(
+            refused(&[("path", "/d/x.json"), ("record_type", "issue")]),
+            "config `record_type` is `issue`; expected one of document, event, entity, claim, metric"
+        );
+        assert_eq!(
+            refused(&[("path", "/d/x.json"), ("page_size", "0")]),
+            "config `page_size` is `0`; expected a positive whole number"
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! hashes it, so the connector only picks out the few fields it needs (the id, the
 //! last-modified time, the author) and never rebuilds the record.
 //!
-//! Configuration (the manifest's `[config]`):
+//! Configuration (the manifest's `[config]`; every value is a string, an empty one
+//! counts as not set):
 //!
 //! | key | meaning | default |
 //! |---|---|---|
@@ -30,7 +31,7 @@ mod read;
 
 use connector_sdk::{Connector, ConnectorError, EnvelopeDraft, Page, PageRequest, SourceRecord, export};
 
-use crate::config::Settings;
+use crate::config::SETTINGS;
 
 /// The most records one page may hold, whatever the host asks for.
 const MAX_PAGE: u32 = 10_000;
@@ -43,19 +44,19 @@ impl Connector for FileConnector {
     }
 
     fn list_records(req: PageRequest) -> Result<Page, ConnectorError> {
-        let settings = Settings::get()?;
+        let settings = SETTINGS.get()?;
         let limit = req.limit.unwrap_or(settings.page_size).clamp(1, MAX_PAGE) as usize;
         read::page(settings, req.cursor.as_deref(), limit)
     }
 
     fn get_record(id: String) -> Result<SourceRecord, ConnectorError> {
-        let settings = Settings::get()?;
+        let settings = SETTINGS.get()?;
         read::find(settings, &id)?
             .ok_or_else(|| ConnectorError::NotFound(format!("no record with id `{id}` in {}", settings.path)))
     }
 
     fn to_envelopes(records: Vec<SourceRecord>) -> Result<Vec<EnvelopeDraft>, ConnectorError> {
-        let settings = Settings::get()?;
+        let settings = SETTINGS.get()?;
         Ok(records
             .into_iter()
             .map(|r| EnvelopeDraft {

@@ -1,10 +1,8 @@
 //! The connector's settings, read once per run from the host's `config` interface.
 
-use std::sync::OnceLock;
-
 use connector_sdk::ConnectorError;
-use connector_sdk::host::config;
 use connector_sdk::http_util::{add_param, percent_encode};
+use connector_sdk::settings::{ConfigReader, SettingsCell, bad_value};
 
 /// GitHub serves at most this many issues per page.
 pub const MAX_PER_PAGE: u32 = 100;
@@ -24,67 +22,45 @@ pub struct Settings {
     pub acl_tags: Vec<String>,
 }
 
-static SETTINGS: OnceLock<Result<Settings, ConnectorError>> = OnceLock::new();
+/// The settings of this run, read from the host on first use.
+pub static SETTINGS: SettingsCell<Settings> = SettingsCell::new(Settings::read);
 
 impl Settings {
-    /// The settings of this run, read from the host on first use.
-    pub fn get() -> Result<&'static Settings, ConnectorError> {
-        SETTINGS.get_or_init(|| Settings::read(&config::get)).as_ref().map_err(Clone::clone)
-    }
-
-    /// Reads the settings from `get` (the host's `config.get`, or a test's map). An
-    /// empty value counts as not set.
-    pub fn read(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConnectorError> {
-        let opt = |key: &str| get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let invalid = ConnectorError::InvalidConfig;
+    /// Reads the settings from the connector's config values (an empty one counts as
+    /// not set).
+    pub fn read(cfg: &ConfigReader<'_>) -> Result<Settings, ConnectorError> {
         let name = |key: &str, what: &str| {
-            let v = opt(key).ok_or_else(|| invalid(format!("config `{key}` is required: {what}")))?;
+            let v = cfg.required(key, what)?;
             if v.contains('/') {
-                return Err(invalid(format!("config `{key}` is `{v}`; expected a single name, without `/`")));
+                return Err(bad_value(key, &v, "a single name, without `/`"));
             }
             Ok(v)
-        };
-        let one_of = |key: &str, allowed: &[&str]| {
-            opt(key)
-                .map(|v| {
-                    if allowed.contains(&v.as_str()) {
-                        Ok(v)
-                    } else {
-                        Err(invalid(format!("config `{key}` is `{v}`; expected one of {}", allowed.join(", "))))
-                    }
-                })
-                .transpose()
         };
 
         let owner = name("owner", "the account that owns the repository (`octokit`)")?;
         let repo = name("repo", "the repository's name (`rest.js`)")?;
-        let base_url = opt("base_url").unwrap_or_else(|| "https://api.github.com".to_string());
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(invalid(format!("config `base_url` is `{base_url}`; expected an `http://` or `https://` URL")));
-        }
-        let base_url = base_url.trim_end_matches('/').to_string();
-        let per_page = match opt("per_page") {
+        let base_url = cfg.http_url("base_url")?.unwrap_or_else(|| "https://api.github.com".to_string());
+        let per_page = match cfg.opt("per_page") {
             None => MAX_PER_PAGE,
-            Some(s) => s.parse::<u32>().ok().filter(|n| (1..=MAX_PER_PAGE).contains(n)).ok_or_else(|| {
-                invalid(format!("config `per_page` is `{s}`; expected a whole number from 1 to {MAX_PER_PAGE}"))
-            })?,
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_PER_PAGE).contains(n))
+                .ok_or_else(|| bad_value("per_page", &s, &format!("a whole number from 1 to {MAX_PER_PAGE}")))?,
         };
-        let state = one_of("state", &["open", "closed", "all"])?.unwrap_or_else(|| "all".to_string());
+        let state = cfg.one_of("state", &["open", "closed", "all"])?.unwrap_or_else(|| "all".to_string());
         let source_instance =
-            opt("source_instance").unwrap_or_else(|| format!("{}/{owner}/{repo}", web_host(&base_url)));
-        let acl_tags = opt("acl_tags")
-            .map(|s| s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
-            .unwrap_or_default();
+            cfg.opt("source_instance").unwrap_or_else(|| format!("{}/{owner}/{repo}", web_host(&base_url)));
         Ok(Settings {
-            sort: one_of("sort", &["created", "updated", "comments"])?,
-            direction: one_of("direction", &["asc", "desc"])?,
+            sort: cfg.one_of("sort", &["created", "updated", "comments"])?,
+            direction: cfg.one_of("direction", &["asc", "desc"])?,
             base_url,
             owner,
             repo,
             per_page,
             state,
             source_instance,
-            acl_tags,
+            acl_tags: cfg.list("acl_tags"),
         })
     }
 
@@ -126,11 +102,10 @@ fn web_host(base_url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use connector_sdk::settings::from_pairs;
 
     fn read(pairs: &[(&str, &str)]) -> Result<Settings, ConnectorError> {
-        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::read(&|key: &str| map.get(key).cloned())
+        from_pairs(Settings::read, pairs)
     }
 
     fn message(pairs: &[(&str, &str)]) -> String {

@@ -38,7 +38,7 @@ mod page;
 
 use connector_sdk::{Connector, ConnectorError, EnvelopeDraft, Page, PageRequest, RecordType, SourceRecord, export};
 
-use crate::config::Settings;
+use crate::config::SETTINGS;
 
 struct GithubConnector;
 
@@ -48,15 +48,15 @@ impl Connector for GithubConnector {
     }
 
     fn list_records(req: PageRequest) -> Result<Page, ConnectorError> {
-        page::list(Settings::get()?, req.cursor.as_deref(), req.limit)
+        page::list(SETTINGS.get()?, req.cursor.as_deref(), req.limit)
     }
 
     fn get_record(id: String) -> Result<SourceRecord, ConnectorError> {
-        page::get(Settings::get()?, &id)
+        page::get(SETTINGS.get()?, &id)
     }
 
     fn to_envelopes(records: Vec<SourceRecord>) -> Result<Vec<EnvelopeDraft>, ConnectorError> {
-        let settings = Settings::get()?;
+        let settings = SETTINGS.get()?;
         records
             .into_iter()
             .map(|r| {

@@ -1,9 +1,7 @@
 //! The connector's settings, read once per run from the host's `config` interface.
 
-use std::sync::OnceLock;
-
-use connector_sdk::host::config;
 use connector_sdk::http_util::append_query;
+use connector_sdk::settings::{ConfigReader, SettingsCell, bad_value, missing};
 use connector_sdk::{ConnectorError, RecordType};
 
 use crate::json::{Field, check_pointer};
@@ -67,59 +65,32 @@ pub struct Settings {
     pub record_pointer: String,
 }
 
-static SETTINGS: OnceLock<Result<Settings, ConnectorError>> = OnceLock::new();
+/// The settings of this run, read from the host on first use.
+pub static SETTINGS: SettingsCell<Settings> = SettingsCell::new(Settings::read);
 
 impl Settings {
-    /// The settings of this run, read from the host on first use.
-    pub fn get() -> Result<&'static Settings, ConnectorError> {
-        SETTINGS.get_or_init(|| Settings::read(&config::get)).as_ref().map_err(Clone::clone)
-    }
-
-    /// Reads the settings from `get` (the host's `config.get`, or a test's map). An
-    /// empty value counts as not set.
-    pub fn read(get: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConnectorError> {
-        let opt = |key: &str| get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    /// Reads the settings from the connector's config values (an empty one counts as
+    /// not set).
+    pub fn read(cfg: &ConfigReader<'_>) -> Result<Settings, ConnectorError> {
         let invalid = ConnectorError::InvalidConfig;
-        let required =
-            |key: &str, what: &str| opt(key).ok_or_else(|| invalid(format!("config `{key}` is required: {what}")));
-        let field = |key: &str| opt(key).map(|v| Field::parse(key, &v).map_err(invalid)).transpose();
+        let field = |key: &str| cfg.opt(key).map(|v| Field::parse(key, &v).map_err(invalid)).transpose();
         let pointer = |key: &str| {
-            let v = opt(key).unwrap_or_default();
+            let v = cfg.opt(key).unwrap_or_default();
             check_pointer(key, &v).map_err(invalid)?;
             Ok::<_, ConnectorError>(v)
         };
-        let name = |key: &str, default: &str| opt(key).unwrap_or_else(|| default.to_string());
 
-        let base_url = required("base_url", "the API's address, such as `http://127.0.0.1:8089`")?;
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(invalid(format!("config `base_url` is `{base_url}`; expected an `http://` or `https://` URL")));
-        }
-        let base_url = base_url.trim_end_matches('/').to_string();
-        let path = required("path", "the list's path under `base_url`, such as `/items`")?;
-        let list_url = append_query(&join(&base_url, &path), &opt("query").unwrap_or_default());
+        let base_url = cfg
+            .http_url("base_url")?
+            .ok_or_else(|| missing("base_url", "the API's address, such as `http://127.0.0.1:8089`"))?;
+        let path = cfg.required("path", "the list's path under `base_url`, such as `/items`")?;
+        let list_url = append_query(&join(&base_url, &path), &cfg.opt("query").unwrap_or_default());
         let id_field = field("id_field")?.ok_or_else(|| {
-            invalid("config `id_field` is required: the field holding each item's id (`id`, or a pointer such as `/meta/id`)".into())
+            missing("id_field", "the field holding each item's id (`id`, or a pointer such as `/meta/id`)")
         })?;
-        let record_type = match opt("record_type").as_deref().unwrap_or("document") {
-            "document" | "Document" => RecordType::Document,
-            "event" | "Event" => RecordType::Event,
-            "entity" | "Entity" => RecordType::Entity,
-            "claim" | "Claim" => RecordType::Claim,
-            "metric" | "Metric" => RecordType::Metric,
-            other => {
-                return Err(invalid(format!(
-                    "config `record_type` is `{other}`; expected one of document, event, entity, claim, metric"
-                )));
-            }
-        };
-        let page_size =
-            match opt("page_size") {
-                None => None,
-                Some(s) => Some(s.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    invalid(format!("config `page_size` is `{s}`; expected a positive whole number"))
-                })?),
-            };
-        let pagination = match opt("pagination").as_deref().unwrap_or("link") {
+        let record_type = cfg.record_type("record_type", RecordType::Document)?;
+        let page_size = cfg.positive_u32("page_size")?;
+        let pagination = match cfg.opt("pagination").as_deref().unwrap_or("link") {
             "none" => Pagination::None,
             "link" => Pagination::Link,
             "cursor" => {
@@ -129,30 +100,28 @@ impl Settings {
                         "config `cursor_pointer` is required with `pagination = cursor`: the JSON pointer of the next cursor in the body, such as `/next_cursor`".into(),
                     ));
                 }
-                let param =
-                    required("cursor_param", "with `pagination = cursor`, the query parameter to send the cursor in")?;
+                let param = cfg.required(
+                    "cursor_param",
+                    "with `pagination = cursor`, the query parameter to send the cursor in",
+                )?;
                 Pagination::Cursor { pointer, param }
             }
             "page" => {
-                let start = match opt("start_page") {
+                let start = match cfg.opt("start_page") {
                     None => 1,
-                    Some(s) => s.parse::<u64>().map_err(|_| {
-                        invalid(format!("config `start_page` is `{s}`; expected a whole number such as 0 or 1"))
-                    })?,
+                    Some(s) => {
+                        s.parse::<u64>().map_err(|_| bad_value("start_page", &s, "a whole number such as 0 or 1"))?
+                    }
                 };
-                Pagination::Page { param: name("page_param", "page"), start }
+                Pagination::Page { param: cfg.opt_or("page_param", "page"), start }
             }
             "offset" => Pagination::Offset {
-                offset_param: name("offset_param", "offset"),
-                limit_param: name("limit_param", "limit"),
+                offset_param: cfg.opt_or("offset_param", "offset"),
+                limit_param: cfg.opt_or("limit_param", "limit"),
             },
-            other => {
-                return Err(invalid(format!(
-                    "config `pagination` is `{other}`; expected one of link, cursor, page, offset, none"
-                )));
-            }
+            other => return Err(bad_value("pagination", other, "one of link, cursor, page, offset, none")),
         };
-        let record_path = opt("record_path");
+        let record_path = cfg.opt("record_path");
         if let Some(p) = &record_path
             && !p.contains("{id}")
         {
@@ -160,13 +129,10 @@ impl Settings {
                 "config `record_path` is `{p}`; it must contain `{{id}}` where the record's id goes, such as `/items/{{id}}`"
             )));
         }
-        let source_instance = opt("source_instance").unwrap_or_else(|| {
+        let source_instance = cfg.opt("source_instance").unwrap_or_else(|| {
             let without_scheme = base_url.split_once("://").map_or(base_url.as_str(), |(_, rest)| rest);
             join(without_scheme, &path)
         });
-        let acl_tags = opt("acl_tags")
-            .map(|s| s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
-            .unwrap_or_default();
         Ok(Settings {
             items_pointer: pointer("items_pointer")?,
             record_pointer: pointer("record_pointer")?,
@@ -177,9 +143,9 @@ impl Settings {
             author_field: field("author_field")?,
             title_field: field("title_field")?,
             url_field: field("url_field")?,
-            acl_tags,
+            acl_tags: cfg.list("acl_tags"),
             page_size,
-            per_page_param: opt("per_page_param"),
+            per_page_param: cfg.opt("per_page_param"),
             pagination,
             record_path,
             list_url,
@@ -202,11 +168,10 @@ fn join(base: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use connector_sdk::settings::from_pairs;
 
     fn read(pairs: &[(&str, &str)]) -> Result<Settings, ConnectorError> {
-        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::read(&|key: &str| map.get(key).cloned())
+        from_pairs(Settings::read, pairs)
     }
 
     fn message(r: Result<Settings, ConnectorError>) -> String {

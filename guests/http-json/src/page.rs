@@ -245,18 +245,14 @@ fn check_progress(s: &Settings, url: &str, body: &[u8], count: usize) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use connector_sdk::settings::from_pairs;
 
     use super::*;
 
     fn settings(extra: &[(&str, &str)]) -> Settings {
-        let mut map: BTreeMap<String, String> =
-            [("base_url", "http://127.0.0.1:8089"), ("path", "/items"), ("id_field", "id")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-        map.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Settings::read(&|key: &str| map.get(key).cloned()).unwrap()
+        let mut pairs = vec![("base_url", "http://127.0.0.1:8089"), ("path", "/items"), ("id_field", "id")];
+        pairs.extend_from_slice(extra);
+        from_pairs(Settings::read, &pairs).unwrap()
     }
 
     fn raw(text: &str) -> &RawValue {

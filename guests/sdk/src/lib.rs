@@ -13,6 +13,9 @@
 //! `list-records` and `to-envelopes`, so that the host's ingest crosses the sandbox
 //! boundary once per page instead of three times.
 //!
+//! [`settings`] reads a connector's configuration once per run, with the same rules
+//! (trimmed values, empty means unset) and error wording in every connector.
+//!
 //! For connectors that read HTTP APIs, [`http_util`] parses `Link` headers and builds
 //! URLs, and [`fetch`] sends GET requests through the host, keeping the ETag of a
 //! pass's first page in state.
@@ -27,6 +30,7 @@ wit_bindgen::generate!({
 
 pub mod fetch;
 pub mod http_util;
+pub mod settings;
 
 pub use exports::partner::connector::source::Guest;
 pub use partner::connector::types::{
