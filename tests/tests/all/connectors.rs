@@ -428,3 +428,126 @@ fn http_json_lifecycle_degrades_revokes_and_reconnects_with_the_upstream() {
     assert_eq!(degraded.len(), 1, "a second failure does not degrade again, nor does a failure while revoked");
     assert!(degraded[0]["last_healthy_at"].is_string(), "{}", degraded[0]);
 }
+
+/// Kills the host with SIGKILL while it waits for an upstream response, at
+/// different depths of a paginated HTTP run (on the first request of a run, and 1
+/// to 5 pages into it), restarting it each time from the stored cursor. After
+/// every kill the store holds exactly whole pages from the start of the feed, each
+/// record stored and queued once, and the next run asks the upstream for the page
+/// right after them; at the end, the whole feed exactly once.
+#[test]
+fn sigkill_while_fetching_over_http_loses_nothing_and_publishes_nothing_twice() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+    const PAGES: usize = 40;
+    const PER_PAGE: usize = 25;
+    let pid = Arc::new(AtomicU32::new(0));
+    let kill_on_page = Arc::new(AtomicUsize::new(0));
+    let up = Upstream::start({
+        let (pid, kill_on_page) = (pid.clone(), kill_on_page.clone());
+        move |s| {
+            let page: usize = query(s, "page").map(|p| p.parse().unwrap()).unwrap_or(1);
+            if page == kill_on_page.load(Ordering::SeqCst) {
+                let started = std::time::Instant::now();
+                while pid.load(Ordering::SeqCst) == 0 && started.elapsed() < std::time::Duration::from_secs(5) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                // By `kill`, not a libc call: the tests need no unsafe code.
+                let host_pid = pid.load(Ordering::SeqCst).to_string();
+                std::process::Command::new("kill").args(["-KILL", &host_pid]).status().unwrap();
+                return Reply::Close;
+            }
+            let first = (page - 1) * PER_PAGE + 1;
+            let chunk: Vec<Value> =
+                (first..first + PER_PAGE).map(|n| json!({"id": n, "title": format!("item {n}")})).collect();
+            let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+            if page < PAGES {
+                headers.push(("link".into(), format!("</items?page={}>; rel=\"next\"", page + 1)));
+            }
+            Reply::Respond { status: 200, headers, body: Value::Array(chunk).to_string().into_bytes() }
+        }
+    });
+    let dir = scratch(&[]);
+    let wasm = connector(
+        dir.path(),
+        HTTP_JSON_WASM,
+        "items",
+        &[("base_url", &up.origin()), ("path", "/items"), ("id_field", "id")],
+        &format!("allow = [{}]\n", quote(&up.origin())),
+    );
+    let store = format!("sqlite:{}", dir.path().join("state.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The record ids stored and queued, each in order (queued in publication order).
+    let stored = || {
+        rt.block_on(async {
+            use sqlx::Row;
+            let pool = sqlx::SqlitePool::connect(&store).await.unwrap();
+            let ids = |sql: &'static str| {
+                let pool = pool.clone();
+                async move {
+                    let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap_or_default();
+                    rows.iter().map(|r| r.get::<String, _>(0).parse::<usize>().unwrap()).collect::<Vec<_>>()
+                }
+            };
+            let mut envelopes = ids("SELECT record_id FROM envelopes").await;
+            envelopes.sort_unstable();
+            (envelopes, ids("SELECT record_id FROM queue ORDER BY seq").await)
+        })
+    };
+
+    let mut committed = 0; // records
+    let mut kills = Vec::new();
+    for depth in [0, 1, 3, 2, 5, 0, 4, 1, 2, 3] {
+        let resume_page = committed / PER_PAGE + 1;
+        let kill_page = resume_page + depth;
+        kill_on_page.store(kill_page, Ordering::SeqCst);
+        let requests_before = up.seen().len();
+        let mut child = host(&dir.path().join("cache"))
+            .args(["run"])
+            .arg(&wasm)
+            .args(["--store", &store])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        pid.store(child.id(), Ordering::SeqCst);
+        let status = child.wait().unwrap();
+        pid.store(0, Ordering::SeqCst);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "killed on page {kill_page}: {status}");
+
+        // The run resumed where the store said, with the page after the committed ones.
+        let first_request = &up.seen()[requests_before];
+        let asked = query(first_request, "page").map(|p| p.parse().unwrap()).unwrap_or(1);
+        assert_eq!(asked, resume_page, "the run after {committed} committed records started at page {asked}");
+
+        let (envelopes, queued) = stored();
+        let now = envelopes.len();
+        assert_eq!(
+            envelopes,
+            (1..=now).collect::<Vec<_>>(),
+            "not a prefix of the feed after the kill on page {kill_page}"
+        );
+        assert_eq!(queued, envelopes, "each stored record queued once, in feed order");
+        assert_eq!(now % PER_PAGE, 0, "whole pages only");
+        assert!(now >= committed && now < kill_page * PER_PAGE, "{now} records after the kill on page {kill_page}");
+        kills.push((kill_page, now));
+        committed = now;
+    }
+    eprintln!("(page killed on, records committed): {kills:?}");
+    assert!(committed > 0 && committed < PAGES * PER_PAGE);
+
+    kill_on_page.store(0, Ordering::SeqCst);
+    let (out, report, _) = run(dir.path(), &wasm, &["--store", &store], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(report["next_cursor"], Value::Null);
+    let (envelopes, queued) = stored();
+    assert_eq!(envelopes, (1..=PAGES * PER_PAGE).collect::<Vec<_>>());
+    assert_eq!(queued, envelopes, "every record queued exactly once");
+
+    let (out, again, _) = run(dir.path(), &wasm, &["--store", &store], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(again["published"], 0);
+    assert_eq!(again["skipped_unchanged"].as_u64(), Some((PAGES * PER_PAGE) as u64));
+}
