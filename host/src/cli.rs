@@ -93,8 +93,10 @@ pub struct ServeArgs {
 /// `host status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The connector's name.
-    pub name: String,
+    /// The connector's name; without it, one JSON line per connector the store has
+    /// events of: its state, since when, its last health check, sync counts and how
+    /// many anomalies its events hold.
+    pub name: Option<String>,
     /// The store.
     #[arg(long, value_name = "URL", default_value = crate::store::DEFAULT_URL)]
     pub store: String,
@@ -494,11 +496,30 @@ async fn dead_letters_show(url: &str, id: i64) -> Result<(), CliError> {
 
 async fn status_cmd(args: StatusArgs) -> Result<(), CliError> {
     let store = crate::store::Store::open(&args.store).await?;
-    let events = store.events(&args.name).await?;
+    let Some(name) = args.name else {
+        let names = store.connectors_with_events().await?;
+        if names.is_empty() {
+            return Err(CliError::Usage(format!("the store {} has no lifecycle events yet", args.store)));
+        }
+        for name in names {
+            let reduced = crate::lifecycle::reduce(&name, &store.events(&name).await?);
+            let line = serde_json::json!({
+                "connector": reduced.connector,
+                "current_state": reduced.current_state,
+                "since": reduced.transition_log.last().map(|(at, _, _)| at),
+                "last_health_check": reduced.last_health_check,
+                "sync": reduced.sync,
+                "anomalies": reduced.anomalies.len(),
+            });
+            println!("{line}");
+        }
+        return Ok(());
+    };
+    let events = store.events(&name).await?;
     if events.is_empty() {
-        return Err(CliError::Usage(format!("the store {} has no events of a connector `{}`", args.store, args.name)));
+        return Err(CliError::Usage(format!("the store {} has no events of a connector `{name}`", args.store)));
     }
-    let reduced = crate::lifecycle::reduce(&args.name, &events);
+    let reduced = crate::lifecycle::reduce(&name, &events);
     println!("{}", serde_json::to_string_pretty(&reduced).expect("a reduced state serialises"));
     Ok(())
 }

@@ -378,6 +378,15 @@ impl Store {
         Ok(n)
     }
 
+    /// The connectors the store has lifecycle events of, by name.
+    pub async fn connectors_with_events(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT connector FROM events ORDER BY connector")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("reading lifecycle events"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// A connector's lifecycle events, in the order they were recorded.
     pub async fn events(&self, connector: &str) -> Result<Vec<Event>, StoreError> {
         let rows = sqlx::query(

@@ -464,6 +464,20 @@ fn lifecycle_events_follow_runs_and_status_reduces_them() {
     assert_eq!(status["sync"]["rejected"], 1);
     assert_eq!(status["anomalies"].as_array().unwrap().len(), 0);
 
+    // Without a name: a line per connector.
+    let all = output(host(&dir.path().join("cache")).args(["status", "--store"]).arg(db_url(dir.path())));
+    assert!(all.status.success(), "{}", stderr(&all));
+    let lines = jsonl(&all.stdout);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["connector"], "file");
+    assert_eq!(lines[0]["current_state"], "healthy");
+    assert_eq!(lines[0]["since"], status["transition_log"][4][0]);
+    assert_eq!(lines[0]["anomalies"], 0);
+    let empty = scratch(&[]);
+    let none = output(host(&dir.path().join("cache")).args(["status", "--store"]).arg(db_url(empty.path())));
+    assert_eq!(none.status.code(), Some(2));
+    assert!(stderr(&none).contains("has no lifecycle events yet"), "{}", stderr(&none));
+
     let missing = output(host(&dir.path().join("cache")).args(["status", "nobody", "--store"]).arg(db_url(dir.path())));
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("has no events of a connector `nobody`"), "{}", stderr(&missing));
