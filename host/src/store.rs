@@ -5,6 +5,14 @@
 //! SQL is kept portable (`$n` placeholders, `ON CONFLICT`), so that a PostgreSQL
 //! backend can share it; only the DDL of [`migrations`] is per backend.
 //!
+//! sqlx, because one async crate drives both SQLite and PostgreSQL with the same
+//! query API, pools and transactions, and runs on the tokio runtime the host has
+//! anyway. [`Store`] is the interface the rest of the host sees: its methods take and
+//! return plain values and [`StoreError`], and no sqlx or SQLite type crosses it, so
+//! a PostgreSQL backend is a second implementation behind the same methods (for the
+//! page commit, sqlx's PostgreSQL driver with many-row statements: the C API path of
+//! [`prepared`] is SQLite's alone).
+//!
 //! A page is committed in **one transaction**: its envelopes, its queue entries, its
 //! dead letters, the cursor after it and the connector's state. A crash before the
 //! commit loses the page (and the next run reads it again from the stored cursor);
