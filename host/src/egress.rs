@@ -142,7 +142,14 @@ impl Egress {
     /// The HTTP client, built on first use (a run that makes no request pays nothing).
     fn client(&self) -> &reqwest::Client {
         self.client.get_or_init(|| {
-            reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder();
+            // The operator's extra certificate authorities, for this connector only.
+            for root in &self.grant.extra_roots {
+                for certificate in &root.certificates {
+                    builder = builder.add_root_certificate(certificate.clone());
+                }
+            }
+            builder
                 .dns_resolver(Arc::new(address::CheckedResolver))
                 // Egress goes where the grant says, never through a proxy from the
                 // environment; redirects are followed (and checked) by the host.

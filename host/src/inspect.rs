@@ -45,6 +45,9 @@ pub struct Grants {
     pub http: Vec<String>,
     /// Headers the host adds for it: `header for host (from VAR)`; never the values.
     pub secrets: Vec<String>,
+    /// Certificate authorities trusted for its HTTPS besides the web PKI's
+    /// (`http.ca_files`): `file (N certificates)`.
+    pub ca_files: Vec<String>,
     /// Config keys it can read.
     pub config: Vec<String>,
     /// Environment variables it sees (always none).
@@ -92,6 +95,12 @@ impl Inspection {
                     .iter()
                     .map(|s| format!("{} for {} (from {})", s.header, s.host, s.from_env))
                     .collect(),
+                ca_files: manifest
+                    .http
+                    .extra_roots
+                    .iter()
+                    .map(|r| format!("{} ({} certificates)", r.path.display(), r.certificates.len()))
+                    .collect(),
                 config: manifest.config.keys().cloned().collect(),
                 env: Vec::new(),
                 sockets: false,
@@ -133,6 +142,9 @@ impl Inspection {
             let _ = writeln!(s, "  http        {}", self.grants.http.join(", "));
         }
         let _ = writeln!(s, "  secrets     {}", none(&self.grants.secrets));
+        if !self.grants.ca_files.is_empty() {
+            let _ = writeln!(s, "  extra CAs   {}", self.grants.ca_files.join(", "));
+        }
         let _ = writeln!(s, "  config      {}", none(&self.grants.config));
         let _ = writeln!(s, "  env         none");
         let _ = writeln!(s, "  sockets     none");

@@ -265,7 +265,12 @@ impl Manifest {
         for (i, entry) in settings.allow.iter_mut().enumerate() {
             *entry = subst(&format!("http.allow[{i}]"), entry)?;
         }
-        let http = http::grant(settings, env).map_err(|(key, message)| invalid(&key, message))?;
+        for (i, file) in settings.ca_files.iter_mut().enumerate() {
+            *file = subst(&format!("http.ca_files[{i}]"), file)?;
+        }
+        let mut http = http::grant(settings, env).map_err(|(key, message)| invalid(&key, message))?;
+        http.extra_roots =
+            http::read_extra_roots(&http.settings.ca_files, base).map_err(|(key, message)| invalid(&key, message))?;
         // A secret reaches the guest only as a header the host adds; an operator who
         // wrote one into `[config]` would hand it to the guest in plain text.
         for (k, v) in &config {

@@ -4,7 +4,7 @@
 //! that faults a well-behaved server library would never produce can be scripted.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -86,6 +86,50 @@ pub struct Upstream {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
+    tls: bool,
+}
+
+/// A certificate authority made for one test, and a server certificate it signed for
+/// `127.0.0.1`: what an HTTPS upstream serves, and what a manifest's `http.ca_files`
+/// must name for the host to trust it.
+pub struct TestCa {
+    /// The authority's certificate, PEM.
+    pub ca_pem: String,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl TestCa {
+    /// A fresh authority and server certificate.
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "connector-host test CA");
+        let ca = ca.self_signed(&ca_key).expect("a self-signed CA");
+        let key = KeyPair::generate().expect("a server key");
+        let mut leaf = CertificateParams::new(Vec::<String>::new()).expect("server parameters");
+        leaf.subject_alt_names.push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+        leaf.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+        let leaf = leaf.signed_by(&key, &ca, &ca_key).expect("a server certificate");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone(), ca.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("a server TLS configuration");
+        TestCa { ca_pem: ca.pem(), server: Arc::new(server) }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> TestCa {
+        TestCa::new()
+    }
 }
 
 impl Upstream {
@@ -94,21 +138,45 @@ impl Upstream {
         Upstream::start_at("127.0.0.1", script)
     }
 
+    /// Starts an HTTPS server on 127.0.0.1 (a free port) with the certificate `ca`
+    /// signed, answering with `script`.
+    pub fn start_tls(ca: &TestCa, script: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Upstream {
+        Upstream::listen("127.0.0.1", Some(ca.server.clone()), script)
+    }
+
     /// Starts a server on loopback address `ip` (a free port).
     pub fn start_at(ip: &str, script: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Upstream {
+        Upstream::listen(ip, None, script)
+    }
+
+    fn listen(
+        ip: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        script: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
         let listener = TcpListener::bind((ip, 0)).expect("binding a loopback port");
         listener.set_nonblocking(true).expect("non-blocking listener");
         let addr = listener.local_addr().expect("a bound address");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let tls_on = tls.is_some();
         let script: Arc<Script> = Arc::new(script);
         let (seen2, stop2) = (seen.clone(), stop.clone());
         std::thread::spawn(move || {
             while !stop2.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let (seen, script) = (seen2.clone(), script.clone());
-                        std::thread::spawn(move || serve(stream, &seen, &*script));
+                        let (seen, script, tls) = (seen2.clone(), script.clone(), tls.clone());
+                        std::thread::spawn(move || {
+                            stream.set_nonblocking(false).ok();
+                            match tls {
+                                None => serve(stream, &seen, &*script),
+                                Some(config) => {
+                                    let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+                                    serve(rustls::StreamOwned::new(conn, stream), &seen, &*script)
+                                }
+                            }
+                        });
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         std::thread::sleep(Duration::from_millis(2))
@@ -117,12 +185,12 @@ impl Upstream {
                 }
             }
         });
-        Upstream { addr, seen, stop }
+        Upstream { addr, seen, stop, tls: tls_on }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` for a TLS server).
     pub fn origin(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     /// The port.
@@ -142,12 +210,9 @@ impl Drop for Upstream {
     }
 }
 
-fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, script: &Script) {
-    stream.set_nonblocking(false).ok();
-    let mut writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
+/// Answers the requests of one connection (plain or TLS) until it closes. Replies go
+/// out through the reader's stream: a request is read whole before its reply.
+fn serve(stream: impl Read + Write, seen: &Mutex<Vec<Seen>>, script: &Script) {
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
@@ -193,14 +258,24 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, script: &Script) {
                     head.push_str(&format!("{n}: {v}\r\n"));
                 }
                 head.push_str("\r\n");
-                if writer.write_all(head.as_bytes()).and_then(|_| writer.write_all(&body)).is_err() {
+                let writer = reader.get_mut();
+                if writer
+                    .write_all(head.as_bytes())
+                    .and_then(|_| writer.write_all(&body))
+                    .and_then(|_| writer.flush())
+                    .is_err()
+                {
                     return;
                 }
             }
             Reply::Close => return,
             Reply::Truncate { declared, body } => {
                 let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {declared}\r\n\r\n");
-                let _ = writer.write_all(head.as_bytes()).and_then(|_| writer.write_all(&body));
+                let writer = reader.get_mut();
+                let _ = writer
+                    .write_all(head.as_bytes())
+                    .and_then(|_| writer.write_all(&body))
+                    .and_then(|_| writer.flush());
                 return;
             }
             Reply::Delay(..) => unreachable!("delays are unwrapped above"),

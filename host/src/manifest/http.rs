@@ -7,6 +7,7 @@
 //! total_timeout_ms = 60000
 //! [http.retry]
 //! max_retries = 3
+//! ca_files = ["certs/internal-ca.pem"]  # trusted besides the web PKI, for this connector
 //! [[http.secrets]]
 //! from_env = "GITHUB_TOKEN"
 //! host = "api.github.com"
@@ -31,8 +32,38 @@ pub struct HttpGrant {
     pub allow: Vec<AllowRule>,
     /// Headers the host adds to requests to a host.
     pub secrets: Vec<Secret>,
+    /// Certificate authorities trusted for this connector's HTTPS besides the web
+    /// PKI's roots (`http.ca_files`), each with the file it came from.
+    pub extra_roots: Vec<ExtraRoots>,
     /// Timeouts, caps, retry, breaker and rate limit.
     pub settings: HttpSettings,
+}
+
+/// The certificates of one `http.ca_files` entry.
+#[derive(Clone, Debug)]
+pub struct ExtraRoots {
+    /// The file, as resolved against the manifest's directory.
+    pub path: std::path::PathBuf,
+    /// Its certificates.
+    pub certificates: Vec<reqwest::Certificate>,
+}
+
+/// Reads the PEM certificates of each of `files` (relative to `base`). Errors are
+/// `(key, message)`.
+pub fn read_extra_roots(files: &[String], base: &std::path::Path) -> Result<Vec<ExtraRoots>, (String, String)> {
+    let mut roots = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let key = format!("http.ca_files[{i}]");
+        let path = base.join(file);
+        let pem = std::fs::read(&path).map_err(|e| (key.clone(), format!("cannot read {}: {e}", path.display())))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| (key.clone(), format!("{} is not a PEM certificate bundle: {e}", path.display())))?;
+        if certificates.is_empty() {
+            return Err((key, format!("{} holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)", path.display())));
+        }
+        roots.push(ExtraRoots { path, certificates });
+    }
+    Ok(roots)
 }
 
 impl HttpGrant {
@@ -155,6 +186,9 @@ pub struct HttpSettings {
     pub rate_limit: RateLimitSettings,
     /// Headers the host adds to requests to one host.
     pub secrets: Vec<SecretSettings>,
+    /// PEM files of certificate authorities to trust, for this connector only, besides
+    /// the web PKI's roots (an internal CA); relative to the manifest's directory.
+    pub ca_files: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -170,6 +204,7 @@ impl Default for HttpSettings {
             breaker: BreakerSettings::default(),
             rate_limit: RateLimitSettings::default(),
             secrets: Vec::new(),
+            ca_files: Vec::new(),
         }
     }
 }
@@ -368,7 +403,7 @@ pub fn grant(settings: HttpSettings, env: &dyn Fn(&str) -> Option<String>) -> Re
         }
         secrets.push(Secret::new(&s.from_env, &host, &header, &s.format, value));
     }
-    Ok(HttpGrant { allow, secrets, settings })
+    Ok(HttpGrant { allow, secrets, extra_roots: Vec::new(), settings })
 }
 
 #[cfg(test)]

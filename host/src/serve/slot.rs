@@ -453,7 +453,8 @@ fn manifest_eq(a: &Manifest, b: &Manifest) -> bool {
         && a.http.settings == b.http.settings
 }
 
-/// Logs every grant a new manifest adds or takes away (directories, hosts, secrets).
+/// Logs every grant a new manifest adds or takes away (directories, hosts, secrets,
+/// trusted certificate authorities).
 fn log_grant_changes(connector: &str, old: &Manifest, new: &Manifest) {
     let dirs = |m: &Manifest| -> Vec<String> {
         m.dirs
@@ -465,10 +466,13 @@ fn log_grant_changes(connector: &str, old: &Manifest, new: &Manifest) {
     let secrets = |m: &Manifest| -> Vec<String> {
         m.http.secrets.iter().map(|s| format!("{} for {} (from {})", s.header, s.host, s.from_env)).collect()
     };
+    let cas =
+        |m: &Manifest| -> Vec<String> { m.http.extra_roots.iter().map(|r| r.path.display().to_string()).collect() };
     for (what, before, after) in [
         ("directory", dirs(old), dirs(new)),
         ("http host", hosts(old), hosts(new)),
         ("secret", secrets(old), secrets(new)),
+        ("trusted certificate authority", cas(old), cas(new)),
     ] {
         for g in after.iter().filter(|g| !before.contains(g)) {
             tracing::warn!(connector, grant = %g, "grant added by the operator's manifest: {what}");

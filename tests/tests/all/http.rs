@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use tests::upstream::{Reply, Upstream};
+use tests::upstream::{Reply, TestCa, Upstream};
 use tests::*;
 
 /// What one run of the probe left behind.
@@ -557,4 +557,83 @@ fn a_recording_replays_offline_and_a_missing_answer_is_named() {
     );
     assert_eq!(missing.out.status.code(), Some(3));
     assert!(missing.err.contains("HTTP recording /nonexistent/tape: No such file"), "{}", missing.err);
+}
+
+/// HTTPS to an upstream whose certificate no trusted authority signed is refused in
+/// the TLS handshake: no request reaches it, and the error says why. With the
+/// manifest's `http.ca_files` naming its authority, the same upstream is read, and
+/// a secret travels to it inside TLS.
+#[test]
+fn https_needs_a_certificate_the_host_trusts_and_ca_files_adds_an_authority() {
+    let ca = TestCa::new();
+    let up = Upstream::start_tls(&ca, |s| {
+        Reply::json(200, &json!({"path": s.path, "authorization": s.header("authorization")}))
+    });
+    assert!(up.origin().starts_with("https://127.0.0.1:"));
+    let url = format!("{}/items", up.origin());
+
+    let untrusted = probe(&allow(&up), &[("url", &url)], &[], &[]);
+    assert_failed_with(&untrusted, 4, "invalid peer certificate");
+    eprintln!("untrusted HTTPS: {}", untrusted.error());
+    assert!(untrusted.error().contains(&up.origin()), "{}", untrusted.error());
+    assert!(up.seen().is_empty(), "a request was sent over an untrusted connection");
+
+    let certs = tempfile::tempdir().unwrap();
+    let ca_file = certs.path().join("test-ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    let http = format!(
+        "{}ca_files = [{}]\n[[http.secrets]]\nfrom_env = \"PROBE_TOKEN\"\nhost = \"127.0.0.1\"\nformat = \"Bearer {{}}\"\n",
+        allow(&up),
+        quote(&ca_file.display().to_string())
+    );
+    let trusted = probe(&http, &[("url", &url)], &[("PROBE_TOKEN", "tls-secret-123")], &[]);
+    assert!(trusted.out.status.success(), "{}", trusted.err);
+    let body: Value = serde_json::from_str(trusted.raws()[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["path"], "/items");
+    assert_eq!(up.seen()[0].header("authorization"), Some("Bearer tls-secret-123"));
+    assert!(!trusted.err.contains("tls-secret-123"));
+
+    // `host inspect` names the extra authority.
+    let manifest = trusted.dir.path().join("probe.toml");
+    let out = output(
+        host(&trusted.dir.path().join("cache"))
+            .env("PROBE_TOKEN", "tls-secret-123")
+            .arg("inspect")
+            .arg(trusted.dir.path().join("probe.wasm"))
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("--json"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let inspection: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = inspection["grants"]["ca_files"][0].as_str().unwrap();
+    assert!(listed.contains("test-ca.pem") && listed.contains("(1 certificates)"), "{listed}");
+}
+
+/// A `http.ca_files` entry that cannot be read, or holds no certificate, is a manifest
+/// error naming the entry and the file.
+#[test]
+fn a_ca_file_that_is_missing_or_holds_no_certificate_is_a_manifest_error() {
+    let certs = tempfile::tempdir().unwrap();
+    let missing = certs.path().join("missing.pem");
+    let ran = probe(
+        &format!("allow = [\"https://example.org\"]\nca_files = [{}]\n", quote(&missing.display().to_string())),
+        &[],
+        &[],
+        &[],
+    );
+    assert_eq!(ran.out.status.code(), Some(3), "{}", ran.err);
+    assert!(ran.err.contains("http.ca_files[0]") && ran.err.contains("cannot read"), "{}", ran.err);
+    assert!(ran.err.contains("missing.pem"), "{}", ran.err);
+
+    let empty = certs.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let ran = probe(
+        &format!("allow = [\"https://example.org\"]\nca_files = [{}]\n", quote(&empty.display().to_string())),
+        &[],
+        &[],
+        &[],
+    );
+    assert_eq!(ran.out.status.code(), Some(3), "{}", ran.err);
+    assert!(ran.err.contains("http.ca_files[0]") && ran.err.contains("holds no PEM certificate"), "{}", ran.err);
 }
