@@ -160,3 +160,15 @@ pub fn stored_events(url: &str) -> Vec<serde_json::Value> {
     }
     events
 }
+
+/// `host status NAME` of the store at `url` (with compile cache `cache`): the reduced
+/// state, which must hold no anomaly, and the states of its transitions in order.
+pub fn connector_status(cache: &Path, url: &str, name: &str) -> (serde_json::Value, Vec<String>) {
+    let out = output(host(cache).args(["status", name, "--store", url]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reduced: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reduced["anomalies"], serde_json::json!([]), "{reduced}");
+    let states =
+        reduced["transition_log"].as_array().unwrap().iter().map(|t| t[2].as_str().unwrap().to_string()).collect();
+    (reduced, states)
+}

@@ -138,6 +138,19 @@ impl Upstream {
         Upstream::start_at("127.0.0.1", script)
     }
 
+    /// Starts a server whose every answer is `ok` (status 200) while the returned
+    /// switch holds 200, and `{"message": "down"}` with the switch's status otherwise:
+    /// an upstream a test fails and recovers at will.
+    pub fn switchable(ok: serde_json::Value) -> (Upstream, Arc<std::sync::atomic::AtomicU16>) {
+        let switch = Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let status = switch.clone();
+        let up = Upstream::start(move |_| match status.load(Ordering::SeqCst) {
+            200 => Reply::json(200, &ok),
+            status => Reply::json(status, &serde_json::json!({"message": "down"})),
+        });
+        (up, switch)
+    }
+
     /// Starts an HTTPS server on 127.0.0.1 (a free port) with the certificate `ca`
     /// signed, answering with `script`.
     pub fn start_tls(ca: &TestCa, script: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Upstream {

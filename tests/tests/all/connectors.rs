@@ -51,6 +51,13 @@ fn items() -> Vec<Value> {
     (1..=7).map(|n| json!({"id": n, "title": format!("item {n}"), "updated_at": "2026-01-01T00:00:00Z"})).collect()
 }
 
+/// A `200` JSON page of `items`, with a `Link` header when `link` is given.
+fn json_page(items: Vec<Value>, link: Option<String>) -> Reply {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    headers.extend(link.map(|l| ("link".to_string(), l)));
+    Reply::Respond { status: 200, headers, body: Value::Array(items).to_string().into_bytes() }
+}
+
 fn query(seen: &Seen, key: &str) -> Option<String> {
     let url = url::Url::parse(&format!("http://x{}", seen.path)).unwrap();
     url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
@@ -61,14 +68,9 @@ fn http_json_follows_link_headers() {
     let up = Upstream::start(|s| {
         let page: usize = query(s, "page").map(|p| p.parse().unwrap()).unwrap_or(1);
         let chunk: Vec<Value> = items().into_iter().skip((page - 1) * 3).take(3).collect();
-        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-        if page < 3 {
-            headers.push((
-                "link".into(),
-                format!("</items?page={}>; rel=\"next\", </items?page=1>; rel=\"first\"", page + 1),
-            ));
-        }
-        Reply::Respond { status: 200, headers, body: Value::Array(chunk).to_string().into_bytes() }
+        let next =
+            (page < 3).then(|| format!("</items?page={}>; rel=\"next\", </items?page=1>; rel=\"first\"", page + 1));
+        json_page(chunk, next)
     });
     let dir = scratch(&[]);
     let wasm = connector(
@@ -363,16 +365,8 @@ fn github_recorded_once_replays_offline() {
 /// reconnects it again. `host status` folds every event without an anomaly.
 #[test]
 fn http_json_lifecycle_degrades_revokes_and_reconnects_with_the_upstream() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU16, Ordering};
-    let answer = Arc::new(AtomicU16::new(200));
-    let up = Upstream::start({
-        let answer = answer.clone();
-        move |_| match answer.load(Ordering::SeqCst) {
-            200 => Reply::json(200, &Value::Array(items())),
-            status => Reply::json(status, &json!({"message": "no"})),
-        }
-    });
+    use std::sync::atomic::Ordering;
+    let (up, answer) = Upstream::switchable(Value::Array(items()));
     let dir = scratch(&[]);
     let allow = format!("allow = [{}]\n", quote(&up.origin()));
     let config = [("base_url", up.origin()), ("path", "/items".into()), ("id_field", "id".into())];
@@ -398,12 +392,7 @@ fn http_json_lifecycle_degrades_revokes_and_reconnects_with_the_upstream() {
         assert_eq!(report["error"]["case"].as_str(), case, "upstream {status}: {report}");
     }
 
-    let out = output(host(&dir.path().join("cache")).args(["status", "items", "--store", &store]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(status["anomalies"], json!([]), "{status}");
-    let states: Vec<&str> =
-        status["transition_log"].as_array().unwrap().iter().map(|t| t[2].as_str().unwrap()).collect();
+    let (status, states) = connector_status(&dir.path().join("cache"), &store, "items");
     assert_eq!(
         states,
         ["provisioned", "healthy", "degraded", "reconnected", "healthy", "revoked", "reconnected", "healthy"],
@@ -461,11 +450,7 @@ fn sigkill_while_fetching_over_http_loses_nothing_and_publishes_nothing_twice() 
             let first = (page - 1) * PER_PAGE + 1;
             let chunk: Vec<Value> =
                 (first..first + PER_PAGE).map(|n| json!({"id": n, "title": format!("item {n}")})).collect();
-            let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-            if page < PAGES {
-                headers.push(("link".into(), format!("</items?page={}>; rel=\"next\"", page + 1)));
-            }
-            Reply::Respond { status: 200, headers, body: Value::Array(chunk).to_string().into_bytes() }
+            json_page(chunk, (page < PAGES).then(|| format!("</items?page={}>; rel=\"next\"", page + 1)))
         }
     });
     let dir = scratch(&[]);

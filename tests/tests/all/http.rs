@@ -615,25 +615,12 @@ fn https_needs_a_certificate_the_host_trusts_and_ca_files_adds_an_authority() {
 #[test]
 fn a_ca_file_that_is_missing_or_holds_no_certificate_is_a_manifest_error() {
     let certs = tempfile::tempdir().unwrap();
-    let missing = certs.path().join("missing.pem");
-    let ran = probe(
-        &format!("allow = [\"https://example.org\"]\nca_files = [{}]\n", quote(&missing.display().to_string())),
-        &[],
-        &[],
-        &[],
-    );
-    assert_eq!(ran.out.status.code(), Some(3), "{}", ran.err);
-    assert!(ran.err.contains("http.ca_files[0]") && ran.err.contains("cannot read"), "{}", ran.err);
-    assert!(ran.err.contains("missing.pem"), "{}", ran.err);
-
-    let empty = certs.path().join("empty.pem");
-    std::fs::write(&empty, "not a certificate\n").unwrap();
-    let ran = probe(
-        &format!("allow = [\"https://example.org\"]\nca_files = [{}]\n", quote(&empty.display().to_string())),
-        &[],
-        &[],
-        &[],
-    );
-    assert_eq!(ran.out.status.code(), Some(3), "{}", ran.err);
-    assert!(ran.err.contains("http.ca_files[0]") && ran.err.contains("holds no PEM certificate"), "{}", ran.err);
+    std::fs::write(certs.path().join("empty.pem"), "not a certificate\n").unwrap();
+    for (file, problem) in [("missing.pem", "cannot read"), ("empty.pem", "holds no PEM certificate")] {
+        let path = certs.path().join(file).display().to_string();
+        let ran = probe(&format!("allow = [\"https://example.org\"]\nca_files = [{}]\n", quote(&path)), &[], &[], &[]);
+        assert_eq!(ran.out.status.code(), Some(3), "{}", ran.err);
+        assert!(ran.err.contains("http.ca_files[0]") && ran.err.contains(problem), "{}", ran.err);
+        assert!(ran.err.contains(&path), "{}", ran.err);
+    }
 }

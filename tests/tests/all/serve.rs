@@ -407,16 +407,8 @@ fn a_config_reload_adds_removes_and_reschedules_without_touching_the_others() {
 /// without an anomaly.
 #[test]
 fn a_recovering_connector_is_reconnected_by_the_schedule_or_after_the_breaker() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU16, Ordering};
-    let answer = Arc::new(AtomicU16::new(200));
-    let up = Upstream::start({
-        let answer = answer.clone();
-        move |_| match answer.load(Ordering::SeqCst) {
-            200 => Reply::json(200, &json!([{"id": 1, "title": "one"}])),
-            status => Reply::json(status, &json!({"message": "down"})),
-        }
-    });
+    use std::sync::atomic::Ordering;
+    let (up, answer) = Upstream::switchable(json!([{"id": 1, "title": "one"}]));
     let dir = scratch(&[]);
     let config = write_config(
         dir.path(),
@@ -450,12 +442,7 @@ fn a_recovering_connector_is_reconnected_by_the_schedule_or_after_the_breaker() 
     drop(d);
 
     let store = store_url(dir.path());
-    let out = output(host(&dir.path().join("cache")).args(["status", "flaky", "--store", &store]));
-    assert!(out.status.success(), "{}", stderr(&out));
-    let reduced: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(reduced["anomalies"], json!([]), "{reduced}");
-    let states: Vec<&str> =
-        reduced["transition_log"].as_array().unwrap().iter().map(|t| t[2].as_str().unwrap()).collect();
+    let (reduced, states) = connector_status(&dir.path().join("cache"), &store, "flaky");
     assert_eq!(
         states[..8],
         ["provisioned", "healthy", "degraded", "reconnected", "healthy", "degraded", "reconnected", "healthy"],
