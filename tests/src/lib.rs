@@ -172,3 +172,24 @@ pub fn connector_status(cache: &Path, url: &str, name: &str) -> (serde_json::Val
         reduced["transition_log"].as_array().unwrap().iter().map(|t| t[2].as_str().unwrap().to_string()).collect();
     (reduced, states)
 }
+
+/// The record ids in the store at `url`: those of `envelopes`, sorted, and those of
+/// the queue, in queue order.
+pub fn stored_record_ids(url: &str) -> (Vec<String>, Vec<String>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::Row;
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let ids = |sql: &'static str| {
+            let pool = pool.clone();
+            async move {
+                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+                rows.iter().map(|r| r.get::<String, _>(0)).collect::<Vec<_>>()
+            }
+        };
+        let stored = ids("SELECT record_id FROM envelopes ORDER BY record_id").await;
+        let queued = ids("SELECT record_id FROM queue ORDER BY seq").await;
+        pool.close().await;
+        (stored, queued)
+    })
+}

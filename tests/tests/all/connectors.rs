@@ -462,23 +462,13 @@ fn sigkill_while_fetching_over_http_loses_nothing_and_publishes_nothing_twice() 
         &format!("allow = [{}]\n", quote(&up.origin())),
     );
     let store = format!("sqlite:{}", dir.path().join("state.db").display());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    // The record ids stored and queued, each in order (queued in publication order).
+    // The record ids stored (sorted by number) and queued (in queue order).
     let stored = || {
-        rt.block_on(async {
-            use sqlx::Row;
-            let pool = sqlx::SqlitePool::connect(&store).await.unwrap();
-            let ids = |sql: &'static str| {
-                let pool = pool.clone();
-                async move {
-                    let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap_or_default();
-                    rows.iter().map(|r| r.get::<String, _>(0).parse::<usize>().unwrap()).collect::<Vec<_>>()
-                }
-            };
-            let mut envelopes = ids("SELECT record_id FROM envelopes").await;
-            envelopes.sort_unstable();
-            (envelopes, ids("SELECT record_id FROM queue ORDER BY seq").await)
-        })
+        let (envelopes, queued) = stored_record_ids(&store);
+        let numbers = |ids: Vec<String>| ids.iter().map(|id| id.parse::<usize>().unwrap()).collect::<Vec<_>>();
+        let mut envelopes = numbers(envelopes);
+        envelopes.sort_unstable();
+        (envelopes, numbers(queued))
     };
 
     let mut committed = 0; // records

@@ -246,8 +246,7 @@ fn sigkill_at_every_crash_point_loses_nothing_and_publishes_nothing_twice() {
     )
     .unwrap();
     let wasm = place(FILE_WASM, dir.path(), "big");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let committed = |when: &str| rt.block_on(committed_records(dir.path(), RECORDS, when));
+    let committed = |when: &str| committed_records(dir.path(), RECORDS, when);
 
     // 6 points x 4 passes = 24 kills. Each run resumes from the stored cursor, so the
     // kills together consume at most 6 x (1 + 2 + 5 + 9) = 102 of the 200 pages and
@@ -309,29 +308,20 @@ fn sigkill_at_every_crash_point_loses_nothing_and_publishes_nothing_twice() {
 /// before the stored cursor (`v1:<offset>:<next line>`), or all `total` of them when
 /// the cursor says the feed was read to its end; each one stored and queued exactly
 /// once, queued in feed order.
-async fn committed_records(dir: &Path, total: usize, when: &str) -> usize {
-    use sqlx::Row;
-    let pool = sqlx::SqlitePool::connect(&db_url(dir)).await.unwrap();
-    let cursor: Option<Option<String>> = sqlx::query("SELECT cursor FROM cursors WHERE connector = 'big'")
-        .fetch_optional(&pool)
-        .await
-        .unwrap()
-        .map(|r| r.get(0));
-    let stored: Vec<String> = sqlx::query("SELECT record_id FROM envelopes ORDER BY record_id")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let queued: Vec<String> = sqlx::query("SELECT record_id FROM queue ORDER BY seq")
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    pool.close().await;
+fn committed_records(dir: &Path, total: usize, when: &str) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let cursor: Option<Option<String>> = rt.block_on(async {
+        use sqlx::Row;
+        let pool = sqlx::SqlitePool::connect(&db_url(dir)).await.unwrap();
+        let cursor = sqlx::query("SELECT cursor FROM cursors WHERE connector = 'big'")
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .map(|r| r.get(0));
+        pool.close().await;
+        cursor
+    });
+    let (stored, queued) = stored_record_ids(&db_url(dir));
 
     let n = match &cursor {
         None => 0, // no page committed yet
