@@ -313,7 +313,8 @@ async fn run_events(
     let at = &report.finished_at;
     let delivery = format!("run:{name}:{}", report.started_at);
     let mut events = Vec::new();
-    let previous = store.events(name).await?;
+    // Only the connector family decides its state: not the sync event of every page.
+    let previous = store.connector_events(name).await?;
     if !previous.iter().any(|e| e.event_type == CONNECTOR_PROVISIONED) {
         let config = serde_json::to_string(&*manifest.config).expect("config serialises");
         events.push(Event::new(

@@ -20,6 +20,9 @@ pub const CONNECTOR_DEGRADED: &str = "ConnectorDegraded";
 pub const CONNECTOR_REVOKED: &str = "ConnectorRevoked";
 /// The connector came back after being degraded or revoked.
 pub const CONNECTOR_RECONNECTED: &str = "ConnectorReconnected";
+/// The connector lifecycle family: the events that decide a connector's state.
+pub const CONNECTOR_EVENT_TYPES: [&str; 5] =
+    [CONNECTOR_PROVISIONED, CONNECTOR_HEALTH_CHECKED, CONNECTOR_DEGRADED, CONNECTOR_REVOKED, CONNECTOR_RECONNECTED];
 /// A page was ingested.
 pub const SYNC_INGEST_ACCEPTED: &str = "SyncIngestAccepted";
 /// A run's ingest was refused (the run failed).

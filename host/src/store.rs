@@ -39,7 +39,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, Sqlite, Transaction};
 
 use crate::lifecycle::Event;
@@ -47,13 +47,28 @@ use crate::lifecycle::Event;
 /// The default store URL.
 pub const DEFAULT_URL: &str = "sqlite:.host/state.db";
 
-/// Per-connection settings, for the connections sqlx opens and ours alike: a 64 MiB
-/// page cache; the writer checkpoints itself when the WAL reaches 4096 pages (64 MiB)
-/// should the checkpoint thread fall behind; pages are read through a memory map
-/// rather than a read() call each; a lock held by another connection is waited for.
-const CACHE_SIZE: &str = "-65536";
-const WAL_AUTOCHECKPOINT: &str = "4096";
-const MMAP_SIZE: &str = "1073741824";
+/// Per-connection settings, for the connections sqlx opens and ours alike.
+const PRAGMAS: [(&str, &str); 6] = [
+    // NORMAL in WAL mode: a committed page survives a crash of the process (the WAL
+    // is written before the commit returns), and a power loss can only roll back the
+    // last commits whole; since each page commits with its cursor, a rolled-back page
+    // is read again, so nothing is lost either way. FULL would add an fsync to every
+    // page.
+    ("synchronous", "NORMAL"),
+    ("foreign_keys", "ON"),
+    // A 64 MiB page cache.
+    ("cache_size", "-65536"),
+    // The writer checkpoints itself when the WAL reaches 4096 pages (64 MiB), should
+    // the checkpoint thread fall behind.
+    ("wal_autocheckpoint", "4096"),
+    // Pages are read through a memory map rather than a read() call each.
+    ("mmap_size", "1073741824"),
+    // Statement journals (the undo log of a statement that writes many rows, such as
+    // a page's queue entries) in memory: in files they spilled to /var/tmp, 160 MB of
+    // writes to the real disk for a first run of 200,000 records.
+    ("temp_store", "MEMORY"),
+];
+/// How long a lock held by another connection is waited for.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A store operation failed.
@@ -209,22 +224,8 @@ impl Store {
             // effect when the file is created; an older store keeps its page size.
             .page_size(16384)
             .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL in WAL mode: a committed page survives a crash of the process
-            // (the WAL is written before the commit returns), and a power loss can
-            // only roll back the last commits whole; since each page commits with
-            // its cursor, a rolled-back page is read again, so nothing is lost
-            // either way. FULL would add an fsync to every page.
-            .synchronous(SqliteSynchronous::Normal)
-            .pragma("cache_size", CACHE_SIZE)
-            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT)
-            .pragma("mmap_size", MMAP_SIZE)
-            // Statement journals (the undo log of a statement that writes many rows,
-            // such as a page's queue entries) in memory: in files they spilled to
-            // /var/tmp, 160 MB of writes to the real disk for a first run of 200,000
-            // records.
-            .pragma("temp_store", "memory")
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .busy_timeout(BUSY_TIMEOUT);
+        let options = PRAGMAS.iter().fold(options, |o, (key, value)| o.pragma(*key, *value));
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
@@ -233,12 +234,8 @@ impl Store {
         check_integrity(&pool, url).await?;
         migrations::apply(&pool, url).await?;
         // The writer's and the checkpointer's connections: ours (see `prepared`),
-        // with the settings above.
-        let setup = format!(
-            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = {CACHE_SIZE}; \
-             PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}; PRAGMA mmap_size = {MMAP_SIZE}; \
-             PRAGMA temp_store = MEMORY;"
-        );
+        // with the same settings.
+        let setup: String = PRAGMAS.iter().map(|(key, value)| format!("PRAGMA {key} = {value}; ")).collect();
         let open = || {
             prepared::Connection::open(file, read_only, BUSY_TIMEOUT, &setup)
                 .map_err(|f| StoreError::Sqlite { what: "opening a connection", message: f.message })
@@ -358,20 +355,17 @@ async fn check_integrity(pool: &SqlitePool, url: &str) -> Result<(), StoreError>
 async fn insert_events(tx: &mut Transaction<'_, Sqlite>, events: &[Event]) -> Result<u64, StoreError> {
     let mut inserted = 0;
     for e in events {
-        inserted += sqlx::query(
-            "INSERT INTO events (connector, event_type, delivery_id, fingerprint, recorded_at, payload) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, fingerprint) DO NOTHING",
-        )
-        .bind(&e.connector)
-        .bind(&e.event_type)
-        .bind(&e.delivery_id)
-        .bind(&e.fingerprint)
-        .bind(&e.recorded_at)
-        .bind(e.payload.to_string())
-        .execute(&mut **tx)
-        .await
-        .map_err(q("recording a lifecycle event"))?
-        .rows_affected();
+        inserted += sqlx::query(page::INSERT_EVENT)
+            .bind(&e.connector)
+            .bind(&e.event_type)
+            .bind(&e.delivery_id)
+            .bind(&e.fingerprint)
+            .bind(&e.recorded_at)
+            .bind(e.payload.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(q("recording a lifecycle event"))?
+            .rows_affected();
     }
     Ok(inserted)
 }
@@ -397,14 +391,29 @@ impl Store {
 
     /// A connector's lifecycle events, in the order they were recorded.
     pub async fn events(&self, connector: &str) -> Result<Vec<Event>, StoreError> {
-        let rows = sqlx::query(
+        self.select_events(connector, "").await
+    }
+
+    /// A connector's events of the connector family only (`ConnectorProvisioned`,
+    /// `…HealthChecked`, `…Degraded`, `…Revoked`, `…Reconnected`), in the order they
+    /// were recorded: what decides its state, without the sync events every page adds.
+    pub async fn connector_events(&self, connector: &str) -> Result<Vec<Event>, StoreError> {
+        self.select_events(connector, " AND event_type IN ($2, $3, $4, $5, $6)").await
+    }
+
+    async fn select_events(&self, connector: &str, filter: &'static str) -> Result<Vec<Event>, StoreError> {
+        let sql = format!(
             "SELECT event_type, delivery_id, fingerprint, recorded_at, payload, id FROM events \
-             WHERE connector = $1 ORDER BY id",
-        )
-        .bind(connector)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("reading lifecycle events"))?;
+             WHERE connector = $1{filter} ORDER BY id"
+        );
+        // Safe: `filter` is one of the constants above; values are bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connector);
+        if !filter.is_empty() {
+            for kind in crate::lifecycle::CONNECTOR_EVENT_TYPES {
+                query = query.bind(kind);
+            }
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(q("reading lifecycle events"))?;
         Ok(rows
             .iter()
             .map(|r| Event {

@@ -237,7 +237,7 @@ impl Slot {
     /// Records a refused reload as a degradation, when the connector's state allows
     /// one (a connector degraded or revoked already stays as it is).
     async fn record_refused_reload(&self, daemon: &Daemon, message: &str) -> Result<(), crate::store::StoreError> {
-        let reduced = lifecycle::reduce(&self.name, &daemon.store.events(&self.name).await?);
+        let reduced = lifecycle::reduce(&self.name, &daemon.store.connector_events(&self.name).await?);
         let last_healthy_at = reduced.last_health_check.as_ref().map(|(at, _)| at.as_str());
         let reason = format!("reload refused: {message}");
         let end = lifecycle::RunEnd::Failed { reason: &reason, last_healthy_at };

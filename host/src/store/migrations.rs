@@ -92,6 +92,10 @@ const MIGRATIONS: &[&str] = &[
         SELECT seq, source, record_id, raw_sha256, enqueued_at, acked_at FROM queue;
     DROP TABLE queue;
     ALTER TABLE queue_v3 RENAME TO queue;",
+    // 4: a connector's state is reduced from its connector events at the end of every
+    // run; found through this index, they are read without the sync event each page
+    // of every run adds.
+    "CREATE INDEX events_by_connector_type ON events (connector, event_type);",
 ];
 
 /// The schema version this host writes.

@@ -63,7 +63,8 @@ fn lookup_sql(rows: usize) -> Cow<'static, str> {
     if rows == LOOKUP_ROWS { Cow::Borrowed(FULL.as_str()) } else { Cow::Owned(build(rows)) }
 }
 
-const INSERT_EVENT: &str = "INSERT INTO events (connector, event_type, delivery_id, fingerprint, recorded_at, payload) \
+/// Records a lifecycle event; a repeat of its `(delivery_id, fingerprint)` is ignored.
+pub(super) const INSERT_EVENT: &str = "INSERT INTO events (connector, event_type, delivery_id, fingerprint, recorded_at, payload) \
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, fingerprint) DO NOTHING";
 
 const INSERT_DEAD_LETTER: &str = "INSERT INTO dead_letters \

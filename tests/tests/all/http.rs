@@ -616,7 +616,13 @@ fn https_needs_a_certificate_the_host_trusts_and_ca_files_adds_an_authority() {
 fn a_ca_file_that_is_missing_or_holds_no_certificate_is_a_manifest_error() {
     let certs = tempfile::tempdir().unwrap();
     std::fs::write(certs.path().join("empty.pem"), "not a certificate\n").unwrap();
-    for (file, problem) in [("missing.pem", "cannot read"), ("empty.pem", "holds no PEM certificate")] {
+    let broken = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
+    std::fs::write(certs.path().join("broken.pem"), broken).unwrap();
+    for (file, problem) in [
+        ("missing.pem", "cannot read"),
+        ("empty.pem", "holds no PEM certificate"),
+        ("broken.pem", "is not a PEM certificate bundle"),
+    ] {
         let path = certs.path().join(file).display().to_string();
         let ran = probe(&format!("allow = [\"https://example.org\"]\nca_files = [{}]\n", quote(&path)), &[], &[], &[]);
         assert_eq!(ran.out.status.code(), Some(3), "{}", ran.err);
