@@ -29,4 +29,5 @@ pub mod secrets;
 pub mod serve;
 pub mod sink;
 pub mod store;
+pub mod untrusted;
 pub mod validate;
