@@ -38,6 +38,17 @@ pub enum GuestError {
         /// Which limit, and by how much.
         detail: String,
     },
+    /// The call returned, but not what the contract says it must (a lookup that gives
+    /// another record, a source name that is no name).
+    #[error("connector `{connector}`: {call} broke the contract: {detail}")]
+    Contract {
+        /// The connector's name.
+        connector: String,
+        /// The export called.
+        call: &'static str,
+        /// What it returned, and what it should have.
+        detail: String,
+    },
     /// The guest trapped (a panic, an `unreachable`, a stack overflow).
     #[error("connector `{connector}`: {call} trapped: {message}")]
     Trap {
@@ -54,7 +65,7 @@ impl GuestError {
     /// A short name for the kind of failure, as used in run reports.
     pub fn kind(&self) -> &'static str {
         match self {
-            GuestError::Connector { .. } => "connector_error",
+            GuestError::Connector { .. } | GuestError::Contract { .. } => "connector_error",
             GuestError::Deadline { .. } | GuestError::Limit { .. } => "limit_exceeded",
             GuestError::Trap { .. } => "trap",
         }
@@ -118,8 +129,44 @@ impl GuestError {
                 tracing::debug!(%connector, call, "guest trap: {e:?}");
                 GuestError::Trap { connector, call, message: trap.to_string() }
             }
-            None => GuestError::Trap { connector, call, message: format!("{e:#}") },
+            None => GuestError::Trap {
+                connector,
+                call,
+                message: crate::untrusted::capped(&format!("{e:#}"), crate::untrusted::MAX_TEXT),
+            },
         }
+    }
+}
+
+/// `e` with each of its texts cut to [`MAX_TEXT`](crate::untrusted::MAX_TEXT) bytes:
+/// a connector's error is copied into the log, the report and the store, so a
+/// 100 MiB message must not be.
+pub fn capped(e: ConnectorError) -> ConnectorError {
+    use crate::untrusted::{MAX_TEXT, capped as cut};
+    let cap = |m: String| if m.len() > MAX_TEXT { cut(&m, MAX_TEXT) } else { m };
+    match e {
+        ConnectorError::Auth(m) => ConnectorError::Auth(cap(m)),
+        ConnectorError::RateLimited(mut r) => {
+            r.message = cap(r.message);
+            ConnectorError::RateLimited(r)
+        }
+        ConnectorError::Timeout(m) => ConnectorError::Timeout(cap(m)),
+        ConnectorError::Network(m) => ConnectorError::Network(cap(m)),
+        ConnectorError::NotFound(m) => ConnectorError::NotFound(cap(m)),
+        ConnectorError::Api(mut a) => {
+            a.message = cap(a.message);
+            ConnectorError::Api(a)
+        }
+        ConnectorError::InvalidConfig(m) => ConnectorError::InvalidConfig(cap(m)),
+        ConnectorError::Parse(m) => ConnectorError::Parse(cap(m)),
+        ConnectorError::Quota(m) => ConnectorError::Quota(cap(m)),
+        ConnectorError::CircuitOpen(mut r) => {
+            r.message = cap(r.message);
+            ConnectorError::CircuitOpen(r)
+        }
+        ConnectorError::Denied(m) => ConnectorError::Denied(cap(m)),
+        ConnectorError::Unsupported(m) => ConnectorError::Unsupported(cap(m)),
+        ConnectorError::Other(m) => ConnectorError::Other(cap(m)),
     }
 }
 

@@ -22,6 +22,7 @@ use crate::report::{ComponentInfo, Durations, GuestLog, MAX_PROBLEMS, Problem, R
 use crate::sandbox::{Sandbox, StartError};
 use crate::sink::JsonlSink;
 use crate::store::{DeadLetter, PageCommit, SealedRecord, Store};
+use crate::untrusted::{MAX_QUOTE, MAX_TEXT, Sampler, Shown, capped};
 
 /// How to run.
 #[derive(Clone, Default)]
@@ -85,6 +86,12 @@ struct SealStats {
     commit: Duration,
     /// Why writing or committing stopped, as the run's error.
     write_error: Option<RunError>,
+    /// The cursor after the last page written whole (or committed, with a store):
+    /// where a later run resumes. `None` until a page is.
+    resume: Option<Option<String>>,
+    /// The log lines of refused and skipped records: the first few, then a count.
+    rejected_lines: Sampler,
+    skipped_lines: Sampler,
 }
 
 /// Runs `component` once under `manifest`, writing envelopes to `sink`, and reports.
@@ -118,6 +125,7 @@ pub async fn run_into(
     };
     let mut error = None;
     let mut cursor = options.cursor.clone();
+    let limits = &manifest.limits;
     let mut stored_state = Default::default();
     if let Some(store) = &output.store {
         let loaded = async {
@@ -131,9 +139,11 @@ pub async fn run_into(
             error = Some(RunError::new("store", e.to_string()));
         }
     }
+    // Where the run starts: where it resumes if no page gets written.
+    let start_cursor = cursor.clone();
     let store = output.store.clone();
     let (tx, rx) = mpsc::channel::<PageMsg>(2);
-    let sealer = Sealer::new(&manifest.source, &stamp);
+    let sealer = Sealer::new(&manifest.source, &stamp).with_max_record_bytes(limits.max_record_bytes);
     let progress = options.progress;
     let target = Target {
         jsonl: output.jsonl,
@@ -143,9 +153,10 @@ pub async fn run_into(
         digest: component.digest.clone(),
         runtime: tokio::runtime::Handle::current(),
     };
+    let max_record_bytes = limits.max_record_bytes;
     let sealer_thread = std::thread::Builder::new()
         .name("sealer".into())
-        .spawn(move || seal_pages(sealer, target, rx, progress))
+        .spawn(move || seal_pages(sealer, target, rx, progress, max_record_bytes))
         .expect("spawning the sealer thread");
 
     let mut guest_time = Duration::ZERO;
@@ -172,7 +183,17 @@ pub async fn run_into(
         Some(Err(StartError::Guest(e))) => error = Some(RunError::guest(&e, None)),
         Some(Ok(mut sandbox)) => {
             sandbox.load_state(std::mem::take(&mut stored_state));
+            // The contract's promise: the host checks the source name, once a run.
+            let t = Instant::now();
+            if let Err(e) = sandbox.source_name().await {
+                error = Some(RunError::guest(&e, Some(ms(sandbox.last_call()))));
+            }
+            guest_time += t.elapsed();
+            let mut cursors = CursorWatch::new(&manifest.name, limits, cursor.as_deref());
             loop {
+                if error.is_some() {
+                    break;
+                }
                 if options.max_pages.is_some_and(|max| pages >= max) {
                     break;
                 }
@@ -197,6 +218,12 @@ pub async fn run_into(
                 crate::store::crash::point("guest-returned");
                 pages += 1;
                 fetched += page.drafts.len() as u64;
+                // A page whose cursor would loop is not written: the cursor stored
+                // stays the one it started at.
+                if let Err(e) = cursors.check(&page, cursor.as_deref()) {
+                    error = Some(e);
+                    break;
+                }
                 let msg = PageMsg {
                     drafts: page.drafts,
                     skipped: page.skipped,
@@ -206,25 +233,25 @@ pub async fn run_into(
                     // Only a store keeps state; a JSONL run need not copy it every page.
                     state: if store.is_some() { sandbox.state().state.values().clone() } else { Default::default() },
                 };
-                if tx.send(msg).await.is_err() {
-                    break; // the sealer stopped: the sink failed; it reports why
-                }
-                match page.next_cursor {
-                    Some(next) if Some(&next) == cursor.as_ref() => {
+                // The sealer may hold the page back (a slow sink): that time counts
+                // against the run's deadline too.
+                match tokio::time::timeout_at(sandbox.run_deadline().into(), tx.send(msg)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break, // the sealer stopped: the sink failed; it reports why
+                    Err(_) => {
                         error = Some(RunError::new(
-                            "connector_error",
+                            "limit_exceeded",
                             format!(
-                                "connector `{}`: list-drafts returned the cursor it was given (`{next}`); stopping instead of looping",
-                                manifest.name
+                                "connector `{}`: the run ran past its deadline of {} ms (limits.run_timeout_ms) while its pages were written, and was stopped",
+                                manifest.name, limits.run_timeout_ms
                             ),
                         ));
                         break;
                     }
+                }
+                match page.next_cursor {
                     Some(next) => cursor = Some(next),
-                    None => {
-                        cursor = None;
-                        break;
-                    }
+                    None => break,
                 }
             }
             let state = sandbox.state();
@@ -244,6 +271,15 @@ pub async fn run_into(
     if error.is_none() {
         error = stats.write_error.take();
     }
+    for (sampler, what) in [(&stats.rejected_lines, "rejected"), (&stats.skipped_lines, "skipped")] {
+        if sampler.suppressed() > 0 {
+            tracing::warn!(connector = %manifest.name, "{} more {what} records were not logged; the report counts all {}",
+                sampler.suppressed(), sampler.seen());
+        }
+    }
+    // The report tells where a later run resumes: after the last page written whole
+    // (committed, with a store), never past it, whatever the loop had read.
+    let next_cursor = stats.resume.take().unwrap_or(start_cursor);
 
     let report = RunReport {
         status: if error.is_some() { RunStatus::Failed } else { RunStatus::Ok },
@@ -266,7 +302,7 @@ pub async fn run_into(
         deduplicated: stats.deduplicated,
         dead_lettered: stats.dead_lettered,
         store: store.as_ref().map(|s| s.url().to_string()),
-        next_cursor: cursor,
+        next_cursor,
         durations_ms: Durations {
             total: ms(started.elapsed()),
             load: ms(component.load_time),
@@ -390,7 +426,13 @@ struct SealedPage {
 /// committer thread commits page *n* with its cursor and state while this thread
 /// seals page *n + 1* (pages are committed one at a time, in order, so a crash
 /// still leaves the store at a page boundary with the cursor of that page).
-fn seal_pages(mut sealer: Sealer, target: Target, mut rx: mpsc::Receiver<PageMsg>, progress: bool) -> SealStats {
+fn seal_pages(
+    mut sealer: Sealer,
+    target: Target,
+    mut rx: mpsc::Receiver<PageMsg>,
+    progress: bool,
+    max_record_bytes: usize,
+) -> SealStats {
     let Target { mut jsonl, store, connector, source, digest, runtime } = target;
     let committer = store.map(|store| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<SealedPage>(1);
@@ -418,9 +460,16 @@ fn seal_pages(mut sealer: Sealer, target: Target, mut rx: mpsc::Receiver<PageMsg
         let mut dead_letters = Vec::new();
         for skipped in page.skipped {
             stats.skipped += 1;
-            tracing::warn!(location = %skipped.locator, "connector skipped a record: {}", skipped.reason);
+            if stats.skipped_lines.allow() {
+                tracing::warn!(location = %Shown::id(&skipped.locator), "connector skipped a record: {}",
+                    Shown::text(&skipped.reason));
+            }
             if stats.problems.len() < MAX_PROBLEMS {
-                stats.problems.push(Problem { kind: "skipped", location: skipped.locator, reason: skipped.reason });
+                stats.problems.push(Problem {
+                    kind: "skipped",
+                    location: capped(&skipped.locator, MAX_QUOTE),
+                    reason: capped(&skipped.reason, MAX_TEXT),
+                });
             }
         }
         let half = page.drafts.len() / 2;
@@ -439,16 +488,23 @@ fn seal_pages(mut sealer: Sealer, target: Target, mut rx: mpsc::Receiver<PageMsg
                 }
                 Err(r) => {
                     stats.rejected += 1;
-                    tracing::warn!(record_id = %r.record_id, "rejected a record: {}", r.reason);
+                    if stats.rejected_lines.allow() {
+                        tracing::warn!(record_id = %Shown::id(&r.record_id), "rejected a record: {}",
+                            Shown::text(&r.reason));
+                    }
                     if committer.is_some() {
                         dead_letters.push(DeadLetter {
-                            record_id: draft.record_id.clone(),
-                            reason: r.reason.clone(),
-                            draft: crate::envelope::seal::draft_to_json(draft),
+                            record_id: r.record_id.clone(),
+                            reason: capped(&r.reason, MAX_TEXT),
+                            draft: crate::envelope::seal::draft_to_json(draft, max_record_bytes),
                         });
                     }
                     if stats.problems.len() < MAX_PROBLEMS {
-                        stats.problems.push(Problem { kind: "rejected", location: r.record_id, reason: r.reason });
+                        stats.problems.push(Problem {
+                            kind: "rejected",
+                            location: r.record_id,
+                            reason: capped(&r.reason, MAX_TEXT),
+                        });
                     }
                 }
             }
@@ -473,7 +529,6 @@ fn seal_pages(mut sealer: Sealer, target: Target, mut rx: mpsc::Receiver<PageMsg
                 break; // the committer stopped: the store failed; it reports why
             }
         } else {
-            stats.published += sealed.len() as u64;
             let t = Instant::now();
             if let Some(sink) = &mut jsonl
                 && let Err(e) = sink.write_page(&buf)
@@ -481,6 +536,9 @@ fn seal_pages(mut sealer: Sealer, target: Target, mut rx: mpsc::Receiver<PageMsg
                 stats.write_error = Some(write_failure(e));
                 break;
             }
+            // Counted once written: a page is out whole, or not at all.
+            stats.published += sealed.len() as u64;
+            stats.resume = Some(page.next_cursor);
             stats.write += t.elapsed();
         }
         pages += 1;
@@ -502,6 +560,7 @@ fn seal_pages(mut sealer: Sealer, target: Target, mut rx: mpsc::Receiver<PageMsg
         stats.dead_lettered += committed.dead_lettered;
         stats.commit += committed.commit;
         stats.write += committed.write;
+        stats.resume = committed.resume;
         stats.write_error = stats.write_error.or(committed.write_error);
     }
     if progress && pages > 0 {
@@ -560,6 +619,7 @@ fn commit_pages(
                 stats.deduplicated += outcome.deduplicated;
                 stats.dead_lettered += outcome.dead_lettered;
                 stats.commit += took;
+                stats.resume = Some(page.next_cursor.clone());
             }
             Err(e) => {
                 stats.write_error = Some(RunError::new("store", e.to_string()));
@@ -576,6 +636,86 @@ fn commit_pages(
         stats.write += t.elapsed();
     }
     stats
+}
+
+/// Watches the cursors a run's pages return, so that a connector cannot page for
+/// ever: a cursor returned twice in one run (a cycle `A → B → A`, not only the
+/// cursor a page was given), a cursor longer than `limits.max_cursor_bytes` (one
+/// that grows page after page), or more than `limits.max_empty_pages` empty pages in
+/// a row each with a next cursor, ends the run with an error.
+struct CursorWatch<'a> {
+    connector: &'a str,
+    max_bytes: usize,
+    max_empty: u32,
+    empty_in_a_row: u32,
+    /// A hash of every cursor of this run (a cursor may be long; 8 bytes a page).
+    /// The hasher is keyed at random, so a guest cannot aim for a collision.
+    seen: std::collections::HashSet<u64>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl<'a> CursorWatch<'a> {
+    fn new(connector: &'a str, limits: &crate::manifest::Limits, start: Option<&str>) -> CursorWatch<'a> {
+        let mut watch = CursorWatch {
+            connector,
+            max_bytes: limits.max_cursor_bytes,
+            max_empty: limits.max_empty_pages,
+            empty_in_a_row: 0,
+            seen: Default::default(),
+            hasher: Default::default(),
+        };
+        if let Some(c) = start {
+            watch.seen.insert(std::hash::BuildHasher::hash_one(&watch.hasher, c));
+        }
+        watch
+    }
+
+    /// Checks the page that `given` asked for.
+    fn check(
+        &mut self,
+        page: &crate::bindings::v1::partner::connector::types::DraftPage,
+        given: Option<&str>,
+    ) -> Result<(), RunError> {
+        let Some(next) = page.next_cursor.as_deref() else { return Ok(()) };
+        let fail = |what: String| {
+            RunError::new(
+                "connector_error",
+                format!("connector `{}`: list-drafts {what}; stopping instead of looping", self.connector),
+            )
+        };
+        if next.len() > self.max_bytes {
+            return Err(RunError::new(
+                "limit_exceeded",
+                format!(
+                    "connector `{}`: list-drafts returned a cursor of {} bytes, more than limits.max_cursor_bytes ({})",
+                    self.connector,
+                    next.len(),
+                    self.max_bytes
+                ),
+            ));
+        }
+        if Some(next) == given {
+            return Err(fail(format!("returned the cursor it was given (`{}`)", Shown::id(next))));
+        }
+        if !self.seen.insert(std::hash::BuildHasher::hash_one(&self.hasher, next)) {
+            return Err(fail(format!(
+                "returned the cursor `{}`, which an earlier page of this run returned",
+                Shown::id(next)
+            )));
+        }
+        if page.drafts.is_empty() && page.skipped.is_empty() {
+            self.empty_in_a_row += 1;
+            if self.empty_in_a_row > self.max_empty {
+                return Err(fail(format!(
+                    "returned {} empty pages in a row, each with a next cursor (limits.max_empty_pages: {})",
+                    self.empty_in_a_row, self.max_empty
+                )));
+            }
+        } else {
+            self.empty_in_a_row = 0;
+        }
+        Ok(())
+    }
 }
 
 fn write_failure(e: std::io::Error) -> RunError {

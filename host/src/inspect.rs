@@ -122,7 +122,7 @@ impl Inspection {
         let _ = writeln!(s, "size          {} bytes", self.size);
         let _ = writeln!(s, "sha256        {}", self.sha256);
         let _ = writeln!(s, "package       {}", self.package);
-        let _ = writeln!(s, "source-name   {}", self.source_name);
+        let _ = writeln!(s, "source-name   {}", crate::untrusted::Shown::id(&self.source_name));
         let _ = writeln!(s, "imports");
         for i in &self.imports {
             let _ = writeln!(s, "  {i}");

@@ -12,7 +12,9 @@ fn main() {
     let cli = host::cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(host::secrets::RedactingWriter::new)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // No colours: every log line is escaped whole (guest text may sit in any
+        // field), which would escape the formatter's own colour codes too.
+        .with_ansi(false)
         .with_env_filter(EnvFilter::try_from_env("HOST_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -21,7 +23,9 @@ fn main() {
         .build()
         .expect("starting the async runtime");
     if let Err(e) = runtime.block_on(host::cli::run(cli)) {
-        eprintln!("error: {}", host::secrets::redact(&format!("{e:#}")));
+        // The message may quote a guest's text: redacted, and escaped for the terminal.
+        let message = format!("{e:#}");
+        eprintln!("error: {}", host::untrusted::escape(&host::secrets::redact(&message)));
         std::process::exit(e.exit_code());
     }
 }

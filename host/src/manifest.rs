@@ -69,6 +69,14 @@ pub struct Limits {
     pub log_lines_per_second: u32,
     /// Longest guest log line kept, in bytes; longer lines are cut.
     pub log_line_bytes: usize,
+    /// Most bytes of a draft's `raw`, and of its `metadata`; a larger draft is refused
+    /// (a dead letter). It bounds what the host parses and keeps of one record.
+    pub max_record_bytes: usize,
+    /// Longest cursor a page may return, in bytes; a longer one fails the run.
+    pub max_cursor_bytes: usize,
+    /// Most empty pages in a row (no records, a next cursor) before the run fails:
+    /// a cursor that moves on for ever over nothing is a loop.
+    pub max_empty_pages: u32,
 }
 
 impl Limits {
@@ -90,6 +98,9 @@ impl Default for Limits {
             state_bytes: 1 << 20,
             log_lines_per_second: 100,
             log_line_bytes: 4096,
+            max_record_bytes: crate::envelope::seal::MAX_RECORD_BYTES,
+            max_cursor_bytes: 64 << 10,
+            max_empty_pages: 100,
         }
     }
 }
@@ -324,6 +335,17 @@ pub fn check_limits(l: &Limits) -> Result<(), (&'static str, String)> {
     }
     if l.log_line_bytes < 16 {
         return Err(("log_line_bytes", format!("is {}; it must be at least 16", l.log_line_bytes)));
+    }
+    // `host validate` reads lines of at most 160 MiB: an envelope of a record at
+    // these bounds (raw and metadata of 64 MiB each) always fits.
+    if !(1024..=64 << 20).contains(&l.max_record_bytes) {
+        return Err(("max_record_bytes", format!("is {}; it must be from 1024 to 67108864", l.max_record_bytes)));
+    }
+    if !(64..=16 << 20).contains(&l.max_cursor_bytes) {
+        return Err(("max_cursor_bytes", format!("is {}; it must be from 64 to 16777216", l.max_cursor_bytes)));
+    }
+    if l.max_empty_pages == 0 {
+        return Err(("max_empty_pages", "is 0; it must be at least 1".into()));
     }
     Ok(())
 }

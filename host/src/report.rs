@@ -46,7 +46,8 @@ pub struct RunReport {
     pub dead_lettered: u64,
     /// The store the run wrote to, if any.
     pub store: Option<String>,
-    /// The cursor to resume from (`--cursor`); absent when the source was read to its end.
+    /// The cursor to resume from (`--cursor`): the one after the last page written
+    /// whole (committed, with a store); absent when the source was read to its end.
     pub next_cursor: Option<String>,
     /// Where the time went, in milliseconds.
     pub durations_ms: Durations,
@@ -172,7 +173,18 @@ impl RunReport {
             ));
         }
         if let Some(c) = &self.next_cursor {
-            s.push_str(&format!("; resume with --cursor '{c}'"));
+            // The cursor is the guest's text, and an operator may paste the hint into
+            // a shell: it is shown only when it is short and printable, and quoted.
+            if self.store.is_some() {
+                s.push_str("; the store keeps the cursor: run again to resume");
+            } else if crate::untrusted::is_pastable(c) {
+                s.push_str(&format!("; resume with --cursor {}", crate::untrusted::shell_quote(c)));
+            } else {
+                s.push_str(&format!(
+                    "; resume with the report's next_cursor ({} bytes, not shown: it is long or holds control characters)",
+                    c.len()
+                ));
+            }
         }
         s
     }

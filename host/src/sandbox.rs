@@ -1,10 +1,15 @@
 //! One sandboxed instance of a connector: a fresh store with its caps and deadlines,
 //! and typed calls of the connector's exports.
 //!
-//! Deadlines are wall-clock and enforced through epoch interruption: every
-//! [`SLICE_TICKS`] ticks the guest yields to the async runtime (so a guest spinning
-//! in a loop cannot keep other connectors off a worker thread), and once the call's
-//! deadline (or the run's, if sooner) has passed it is interrupted instead.
+//! Deadlines are wall-clock, and they hold wherever the time goes. In guest code
+//! they are enforced through epoch interruption: every [`SLICE_TICKS`] ticks the
+//! guest yields to the async runtime (so a guest spinning in a loop cannot keep
+//! other connectors off a worker thread), and once the call's deadline (or the
+//! run's, if sooner) has passed it is interrupted instead. Time spent in host calls
+//! (a WASI `sleep`, a poll on a pollable, an HTTP request) is bounded by the same
+//! deadline: the whole call is a future raced against it, and dropping that future
+//! at the deadline cancels the guest call wherever it is. A call is never started
+//! once the run's deadline has passed, however short it would be.
 
 use std::time::{Duration, Instant};
 
@@ -22,17 +27,23 @@ use crate::manifest::Manifest;
 
 const STARTED: &str = "a started sandbox has an instance";
 
+/// The longest `source-name` the host accepts.
+pub const MAX_SOURCE_NAME: usize = 128;
+
 /// Calls export `$method` of the guest under the call's deadline, timing it and
 /// classifying a failure as `$call`. (A macro, because the call borrows the bindings
 /// and the store, two fields of the sandbox, at once.)
 macro_rules! call_guest {
     ($self:ident, $call:expr, $method:ident($($arg:expr),*)) => {{
-        $self.arm();
+        let deadline = $self.arm($call)?;
         let started = Instant::now();
         let source = $self.bindings.as_ref().expect(STARTED).partner_connector_source();
-        let result = source.$method(&mut $self.store $(, $arg)*).await;
+        let result = tokio::time::timeout_at(deadline.into(), source.$method(&mut $self.store $(, $arg)*)).await;
         $self.last_call = started.elapsed();
-        result.map_err(|e| $self.fail($call, e))
+        match result {
+            Ok(result) => result.map_err(|e| $self.fail($call, e)),
+            Err(_) => Err($self.past_deadline($call)),
+        }
     }};
 }
 
@@ -91,33 +102,61 @@ impl Sandbox {
             max_page_bytes: limits.page_bytes(),
             last_call: Duration::ZERO,
         };
-        sandbox.arm();
+        const CALL: &str = "instantiate";
+        let deadline = sandbox.arm(CALL)?;
         let started = Instant::now();
-        let instance = component.pre.instantiate_async(&mut sandbox.store).await;
+        let instance =
+            tokio::time::timeout_at(deadline.into(), component.pre.instantiate_async(&mut sandbox.store)).await;
         sandbox.last_call = started.elapsed();
-        sandbox.bindings = Some(instance.map_err(|e| sandbox.fail("instantiate", e))?);
+        let instance = match instance {
+            Ok(instance) => instance.map_err(|e| sandbox.fail(CALL, e))?,
+            Err(_) => return Err(sandbox.past_deadline(CALL).into()),
+        };
+        sandbox.bindings = Some(instance);
         Ok(sandbox)
     }
 
-    /// Sets the deadline of the next call: its own, or the run's if that is sooner.
-    fn arm(&mut self) {
-        let deadline = (Instant::now() + Duration::from_millis(self.timeout_ms)).min(self.run_deadline);
+    /// Sets the deadline of the next call, `call`: its own, or the run's if that is
+    /// sooner. Once the run's deadline has passed, no call starts: a connector whose
+    /// every call is short must not run on past the run's deadline one call at a time.
+    fn arm(&mut self, call: &'static str) -> Result<Instant, GuestError> {
+        let now = Instant::now();
+        if now >= self.run_deadline {
+            return Err(self.past_deadline(call));
+        }
+        let deadline = (now + Duration::from_millis(self.timeout_ms)).min(self.run_deadline);
         self.store.data_mut().deadline = Some(deadline);
         self.store.set_epoch_deadline(SLICE_TICKS);
+        Ok(deadline)
     }
 
-    fn fail(&self, call: &'static str, e: wasmtime::Error) -> GuestError {
-        let run_over = Instant::now() >= self.run_deadline;
-        let limit = if run_over {
+    /// When the run must end.
+    pub fn run_deadline(&self) -> Instant {
+        self.run_deadline
+    }
+
+    /// The error of `call` stopped at (or not started after) its deadline.
+    fn past_deadline(&self, call: &'static str) -> GuestError {
+        let (limit, limit_ms) = self.deadline_in_force();
+        GuestError::Deadline { connector: self.name.clone(), call, limit, limit_ms }
+    }
+
+    /// The deadline that stops a call now: the run's once it has passed, else the call's.
+    fn deadline_in_force(&self) -> (&'static str, u64) {
+        if Instant::now() >= self.run_deadline {
             ("limits.run_timeout_ms", self.run_timeout_ms)
         } else {
             ("limits.call_timeout_ms", self.timeout_ms)
-        };
-        GuestError::from_wasmtime(&self.name, call, limit, self.max_page_bytes, e)
+        }
+    }
+
+    fn fail(&self, call: &'static str, e: wasmtime::Error) -> GuestError {
+        GuestError::from_wasmtime(&self.name, call, self.deadline_in_force(), self.max_page_bytes, e)
     }
 
     fn refused(&self, call: &'static str, error: ConnectorError) -> GuestError {
-        GuestError::Connector { connector: self.name.clone(), call, error }
+        // The error's text is the guest's: kept only up to a bound.
+        GuestError::Connector { connector: self.name.clone(), call, error: crate::guest_error::capped(error) }
     }
 
     fn check_count(&self, call: &'static str, count: usize) -> Result<(), GuestError> {
@@ -139,9 +178,25 @@ impl Sandbox {
         self.last_call
     }
 
-    /// `source-name`.
+    /// `source-name`, checked: a name of 1 to [`MAX_SOURCE_NAME`] letters, digits,
+    /// `.`, `_` or `-` (it is shown to operators and compared across versions).
     pub async fn source_name(&mut self) -> Result<String, GuestError> {
-        call_guest!(self, "source-name", call_source_name())
+        const CALL: &str = "source-name";
+        let name = call_guest!(self, CALL, call_source_name())?;
+        let well_formed = (1..=MAX_SOURCE_NAME).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !well_formed {
+            return Err(GuestError::Contract {
+                connector: self.name.clone(),
+                call: CALL,
+                detail: format!(
+                    "it returned `{}` ({} bytes), which is not a source name (1 to {MAX_SOURCE_NAME} letters, digits, `.`, `_` or `-`)",
+                    crate::untrusted::Shown::id(&name),
+                    name.len()
+                ),
+            });
+        }
+        Ok(name)
     }
 
     /// `list-drafts`: one page as drafts, in one crossing.

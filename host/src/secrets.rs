@@ -163,9 +163,31 @@ impl Drop for RedactingWriter {
     fn drop(&mut self) {
         let bytes = std::mem::take(&mut self.buf);
         let out = redact_bytes(&bytes).unwrap_or(bytes);
+        let out = one_line(out);
         // A log line that cannot be written is not worth failing anything for.
         let _ = std::io::stderr().lock().write_all(&out);
     }
+}
+
+/// A log event as exactly one line: whatever its fields hold (a guest's text may be
+/// in any of them), control characters, bidirectional overrides and line separators
+/// are escaped, and only the final newline is kept, so no event can forge another
+/// line, move the cursor or retitle the operator's terminal.
+fn one_line(event: Vec<u8>) -> Vec<u8> {
+    let (body, newline) = match event.strip_suffix(b"\n") {
+        Some(body) => (body, true),
+        None => (&event[..], false),
+    };
+    let text = String::from_utf8_lossy(body);
+    let escaped = crate::untrusted::escape(&text);
+    if !newline && matches!((&text, &escaped), (Cow::Borrowed(_), Cow::Borrowed(_))) {
+        return event;
+    }
+    let mut out = escaped.into_owned().into_bytes();
+    if newline {
+        out.push(b'\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -184,5 +206,14 @@ mod tests {
         assert_eq!(redact_bytes(b"x s3cr3t-value-123 y s3cr3t-value-123").unwrap(), b"x [REDACTED] y [REDACTED]");
         assert!(redact_bytes(b"clean").is_none());
         assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_log_event_is_one_line_without_control_characters() {
+        assert_eq!(one_line(b"INFO plain\n".to_vec()), b"INFO plain\n");
+        assert_eq!(
+            one_line(b"WARN x\r\nINFO forged \x1b[2J\xe2\x80\xae\n".to_vec()),
+            b"WARN x\\r\\nINFO forged \\u{1b}[2J\\u{202e}\n".to_vec()
+        );
     }
 }

@@ -51,12 +51,13 @@ pub fn escape(text: &str) -> Cow<'_, str> {
 }
 
 /// At most `max` bytes of `text`, cut on a character boundary; a cut text ends with
-/// `… (N bytes cut)`, so a reader knows it is not whole.
+/// `… (N bytes cut)` (within the `max`), so a reader knows it is not whole.
 pub fn cap(text: &str, max: usize) -> Cow<'_, str> {
     if text.len() <= max {
         return Cow::Borrowed(text);
     }
-    let mut end = max;
+    // The mark takes at most 3 + 2 + 20 + 11 bytes (`…`, ` (`, a u64, ` bytes cut)`).
+    let mut end = max.saturating_sub(36);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
@@ -168,11 +169,14 @@ mod tests {
     #[test]
     fn caps_on_a_character_boundary_and_says_how_much_was_cut() {
         assert_eq!(cap("short", 10), "short");
-        assert_eq!(cap("abcdef", 3), "abc… (3 bytes cut)");
+        let long = format!("{}{}", "a".repeat(40), "b".repeat(60));
+        assert_eq!(cap(&long, 50), format!("{}… (86 bytes cut)", "a".repeat(14)));
         // `é` is two bytes: a cut inside it moves back to its start.
-        assert_eq!(cap("aé", 2), "a… (2 bytes cut)");
+        let accented = format!("{}é{}", "a".repeat(13), "z".repeat(60));
+        assert_eq!(cap(&accented, 50), format!("{}… (62 bytes cut)", "a".repeat(13)));
         let huge = "x".repeat(1 << 20);
-        assert!(Shown::text(&huge).to_string().len() < MAX_TEXT + 32);
+        assert_eq!(cap(&huge, MAX_TEXT).len(), MAX_TEXT - 36 + "… (1046564 bytes cut)".len());
+        assert!(Shown::text(&huge).to_string().len() <= MAX_TEXT);
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub const V2_WASM: &str = env!("GUEST_V2_CONNECTOR");
 pub const HTTP_JSON_WASM: &str = env!("GUEST_HTTP_JSON");
 /// The GitHub issues connector.
 pub const GITHUB_WASM: &str = env!("GUEST_GITHUB");
+/// The hostile connector of the containment suite (`tests/guests/hostile`).
+pub const HOSTILE_WASM: &str = env!("GUEST_HOSTILE");
 
 pub mod daemon;
 pub mod upstream;
@@ -86,45 +88,50 @@ pub struct Measured {
     pub stdout: Vec<u8>,
     /// Standard error, as text.
     pub stderr: String,
-    /// The process's peak resident memory, in bytes (`ru_maxrss`).
+    /// The process's peak resident memory, in bytes (its `VmHWM`).
     pub peak_rss: u64,
 }
 
 /// Runs `cmd` to its end and measures its peak resident memory.
-// The child is reaped by `wait4`, not `Child::wait`, to read its resource usage.
-#[allow(clippy::zombie_processes)]
+///
+/// The peak is the child's own `VmHWM` (the high-water mark of its address space,
+/// which starts afresh at exec, and only grows), read every 2 ms while it runs.
+/// Unlike `wait4`'s `ru_maxrss`, it does not
+/// include what the test process (which runs several tests at once) had resident
+/// when it spawned the child: `ru_maxrss` carries a parent's high-water mark
+/// across the fork and exec.
 pub fn measured(cmd: &mut Command) -> Measured {
     use std::io::Read;
     use std::process::Stdio;
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starting the host binary");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        out.read_to_end(&mut v).unwrap();
-        v
-    });
-    let err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        err.read_to_end(&mut v).unwrap();
-        v
-    });
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data that wait4 fills in; the pid is our own child,
-    // reaped here exactly once (std's `Child` does not wait on drop).
-    #[allow(unsafe_code)]
-    let (pid, usage) = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        let pid = libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage);
-        (pid, usage)
+    let pipe = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            r.read_to_end(&mut v).unwrap();
+            v
+        })
     };
-    assert_eq!(pid, child.id() as libc::pid_t, "wait4 failed");
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let out = pipe(Box::new(child.stdout.take().unwrap()));
+    let err = pipe(Box::new(child.stderr.take().unwrap()));
+    let status = format!("/proc/{}/status", child.id());
+    let hwm_kib = || {
+        let text = std::fs::read_to_string(&status).ok()?;
+        let line = text.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+        line.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+    };
+    let mut peak_kib = 0u64;
+    let code = loop {
+        peak_kib = peak_kib.max(hwm_kib().unwrap_or(0));
+        if let Some(status) = child.try_wait().expect("waiting for the host binary") {
+            break status.code();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
     Measured {
         code,
         stdout: out.join().unwrap(),
         stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
-        peak_rss: usage.ru_maxrss as u64 * 1024,
+        peak_rss: peak_kib * 1024,
     }
 }
 

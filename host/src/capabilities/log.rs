@@ -107,7 +107,7 @@ pub fn sanitize(bytes: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(head);
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() {
+        if crate::untrusted::is_unsafe(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);

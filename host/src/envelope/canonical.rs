@@ -179,6 +179,14 @@ pub enum Kind {
     Null,
 }
 
+/// Arrays and objects nest at most this deep in a record's `raw` or `metadata`.
+///
+/// One rule for every parse of guest JSON: sealing refuses deeper documents, and
+/// what the host then writes (`raw` one level down in the envelope, `metadata` two
+/// with its `connector` stamp) stays far inside serde_json's own recursion limit of
+/// 128, which every later reader (`host validate`, the store, a replay) parses with.
+pub const MAX_DEPTH: u32 = 64;
+
 /// Parses JSON `text` and appends its canonical form to `out` in one pass, without
 /// building a `serde_json::Value`: serde_json tokenises (and unescapes strings and
 /// parses numbers), and each object's members are written, then reordered in place.
@@ -186,9 +194,19 @@ pub enum Kind {
 /// document no canonical form, and accepting it would let two different texts claim
 /// one hash. On error `out` may hold a partial document; the caller discards it.
 pub fn canonicalize_str(text: &str, out: &mut Vec<u8>) -> Result<Kind, serde_json::Error> {
+    canonicalize(text, out, None)
+}
+
+/// [`canonicalize_str`] for an object whose top-level member `drop` (if any) is left
+/// out: the host replaces `metadata.connector` with its own stamp.
+pub fn canonicalize_without(text: &str, out: &mut Vec<u8>, drop: &str) -> Result<Kind, serde_json::Error> {
+    canonicalize(text, out, Some(drop))
+}
+
+fn canonicalize(text: &str, out: &mut Vec<u8>, drop: Option<&str>) -> Result<Kind, serde_json::Error> {
     use serde::de::DeserializeSeed;
     let mut de = serde_json::Deserializer::from_str(text);
-    let kind = Canon { out }.deserialize(&mut de)?;
+    let kind = Canon { out, depth: 0, drop }.deserialize(&mut de)?;
     de.end()?;
     Ok(kind)
 }
@@ -201,6 +219,24 @@ thread_local! {
 
 struct Canon<'o> {
     out: &'o mut Vec<u8>,
+    /// How many arrays and objects enclose the value.
+    depth: u32,
+    /// A member name left out of the top-level object.
+    drop: Option<&'o str>,
+}
+
+impl<'o> Canon<'o> {
+    /// The visitor of a value inside this one's array or object.
+    fn inner<'a>(&'a mut self) -> Canon<'a> {
+        Canon { out: &mut *self.out, depth: self.depth + 1, drop: None }
+    }
+
+    fn enter<E: serde::de::Error>(&self) -> Result<(), E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(E::custom(format_args!("arrays and objects nest deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(())
+    }
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for Canon<'_> {
@@ -249,7 +285,8 @@ impl<'de> serde::de::Visitor<'de> for Canon<'_> {
         Ok(Kind::String)
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Kind, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<Kind, A::Error> {
+        self.enter()?;
         self.out.push(b'[');
         let mut first = true;
         loop {
@@ -257,7 +294,7 @@ impl<'de> serde::de::Visitor<'de> for Canon<'_> {
             if !first {
                 self.out.push(b',');
             }
-            if seq.next_element_seed(Canon { out: self.out })?.is_none() {
+            if seq.next_element_seed(self.inner())?.is_none() {
                 self.out.truncate(mark);
                 break;
             }
@@ -268,8 +305,11 @@ impl<'de> serde::de::Visitor<'de> for Canon<'_> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Kind, A::Error> {
+        self.enter()?;
         // Members are written in input order as `"name":value`, remembering where
         // each starts; then, unless they already are, they are put in order.
+        let depth = self.depth + 1;
+        let drop = self.drop;
         let out = self.out;
         out.push(b'{');
         let start = out.len();
@@ -278,7 +318,7 @@ impl<'de> serde::de::Visitor<'de> for Canon<'_> {
             let at = out.len();
             write_str(&name, out);
             out.push(b':');
-            map.next_value_seed(Canon { out: &mut *out })?;
+            map.next_value_seed(Canon { out: &mut *out, depth, drop: None })?;
             members.push((name, at, out.len()));
         }
         let sorted = members.windows(2).all(|w| utf16_cmp(&w[0].0, &w[1].0) == std::cmp::Ordering::Less);
@@ -287,6 +327,9 @@ impl<'de> serde::de::Visitor<'de> for Canon<'_> {
             if let Some(w) = members.windows(2).find(|w| w[0].0 == w[1].0) {
                 return Err(serde::de::Error::custom(format!("duplicate member name `{}`", w[0].0)));
             }
+        }
+        if let Some(drop) = drop {
+            members.retain(|(name, _, _)| name != drop);
         }
         let mut body = SCRATCH.with(|s| s.take());
         body.clear();
@@ -298,7 +341,10 @@ impl<'de> serde::de::Visitor<'de> for Canon<'_> {
             }
             out.extend_from_slice(&body[from - start..to - start]);
         }
-        SCRATCH.with(|s| s.set(body));
+        // Keep the buffer for the next object, unless a huge one grew it.
+        if body.capacity() <= 1 << 20 {
+            SCRATCH.with(|s| s.set(body));
+        }
         out.push(b'}');
         Ok(Kind::Object)
     }
@@ -360,5 +406,37 @@ mod stream_tests {
         assert!(e.to_string().starts_with("duplicate member name `a`"), "{e}");
         assert!(canonicalize_str("{} {}", &mut Vec::new()).is_err());
         assert!(canonicalize_str("{\"a\":", &mut Vec::new()).is_err());
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn refuses_nesting_deeper_than_the_one_depth_rule() {
+        let mut out = Vec::new();
+        assert_eq!(canonicalize_str(&nested(MAX_DEPTH as usize), &mut out).unwrap(), Kind::Array);
+        let objects = format!("{}1{}", "{\"a\":".repeat(MAX_DEPTH as usize), "}".repeat(MAX_DEPTH as usize));
+        assert_eq!(canonicalize_str(&objects, &mut Vec::new()).unwrap(), Kind::Object);
+        for text in [nested(MAX_DEPTH as usize + 1), nested(127), nested(100_000)] {
+            let e = canonicalize_str(&text, &mut Vec::new()).unwrap_err();
+            assert!(e.to_string().starts_with("arrays and objects nest deeper than 64 levels"), "{e}");
+        }
+        // What the host writes around a document at the limit still parses.
+        let enveloped = format!("{{\"metadata\":{{\"x\":{}}}}}", nested(MAX_DEPTH as usize));
+        serde_json::from_str::<serde_json::Value>(&enveloped).unwrap();
+    }
+
+    #[test]
+    fn leaves_out_a_top_level_member_on_request() {
+        let mut out = Vec::new();
+        let text = r#"{"z":1,"connector":{"name":"forged"},"a":{"connector":2}}"#;
+        assert_eq!(canonicalize_without(text, &mut out, "connector").unwrap(), Kind::Object);
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"a":{"connector":2},"z":1}"#);
+        let mut out = Vec::new();
+        canonicalize_without(r#"{"connector":1}"#, &mut out, "connector").unwrap();
+        assert_eq!(out, b"{}");
+        let e = canonicalize_without(r#"{"connector":1,"connector":2}"#, &mut Vec::new(), "connector").unwrap_err();
+        assert!(e.to_string().starts_with("duplicate member name"), "{e}");
     }
 }

@@ -45,13 +45,20 @@ pub struct Sealer {
     /// Whether the next envelope is checked whole against the full schema.
     check_whole: bool,
     canon: Vec<u8>,
+    /// The current draft's metadata, canonical, without its `connector` member.
+    meta: Vec<u8>,
     /// The guest-supplied part of the current envelope, for validation; its strings
     /// are overwritten in place from record to record rather than reallocated.
     part: Value,
+    /// The most bytes a draft's `raw`, and its `metadata`, may have.
+    max_record_bytes: usize,
 }
 
-/// The longest record id quoted back in a rejection.
-const QUOTE: usize = 200;
+/// The default bound on a draft's `raw` and on its `metadata` (`limits.max_record_bytes`).
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
+/// The longest schema message kept per violation: a message may quote the value.
+const MAX_VIOLATION: usize = 512;
 
 impl Sealer {
     /// A sealer for envelopes of `source`, produced by the component `stamp` names.
@@ -74,6 +81,8 @@ impl Sealer {
             collected_at: now_rfc3339(),
             check_whole: true,
             canon: Vec::with_capacity(4096),
+            meta: Vec::new(),
+            max_record_bytes: MAX_RECORD_BYTES,
             part: json!({
                 "source_instance": "",
                 "record_id": "",
@@ -90,56 +99,126 @@ impl Sealer {
         self.check_whole = true;
     }
 
+    /// Sets the bound on a draft's `raw` and on its `metadata`, in bytes.
+    pub fn with_max_record_bytes(mut self, max: usize) -> Sealer {
+        self.max_record_bytes = max;
+        self
+    }
+
     /// Seals `draft` and appends the envelope as one line of JSON (with its newline)
     /// to `out`; returns its `raw_sha256` (lowercase hex). On refusal `out` is left
     /// as it was.
+    ///
+    /// No draft can take the host down: a panic while sealing (a bug of the host's,
+    /// whatever the draft) refuses that one draft, which then goes to dead letters
+    /// like any other refusal, and the sealer goes on with the next.
     pub fn seal_into(&mut self, draft: &EnvelopeDraft, out: &mut Vec<u8>) -> Result<[u8; 64], Rejection> {
-        let reject = |reason: String| Rejection { record_id: quote(&draft.record_id), reason };
+        let start = out.len();
+        let sealed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.seal_unguarded(draft, out)));
+        match sealed {
+            Ok(Ok(hash)) => Ok(hash),
+            Ok(Err(reason)) => {
+                out.truncate(start);
+                Err(Rejection { record_id: quote(&draft.record_id), reason })
+            }
+            Err(panic) => {
+                out.truncate(start);
+                self.check_whole = true;
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                Err(Rejection {
+                    record_id: quote(&draft.record_id),
+                    reason: format!(
+                        "the host failed while sealing this draft ({}); it is kept for replay",
+                        quote(&what)
+                    ),
+                })
+            }
+        }
+    }
 
+    fn seal_unguarded(&mut self, draft: &EnvelopeDraft, out: &mut Vec<u8>) -> Result<[u8; 64], String> {
+        let max = self.max_record_bytes;
+        if draft.raw.len() > max {
+            return Err(format!("raw is {} bytes, more than limits.max_record_bytes ({max})", draft.raw.len()));
+        }
         self.canon.clear();
-        let kind = canonical::canonicalize_str(&draft.raw, &mut self.canon)
-            .map_err(|e| reject(format!("raw is not JSON: {e}")))?;
+        let kind =
+            canonical::canonicalize_str(&draft.raw, &mut self.canon).map_err(|e| format!("raw is not JSON: {e}"))?;
+        // Canonical numbers can be longer than their text (`1e20` is 21 digits): the
+        // bound holds for what is written too, so an envelope line stays bounded.
+        if self.canon.len() > max {
+            return Err(format!(
+                "raw is {} bytes in canonical form, more than limits.max_record_bytes ({max})",
+                self.canon.len()
+            ));
+        }
         let mut hash_hex = [0u8; 64];
         hex::encode_to_slice(Sha256::digest(&self.canon), &mut hash_hex).expect("64 hex digits for 32 bytes");
         let hash = std::str::from_utf8(&hash_hex).expect("hex is ASCII");
 
-        let metadata = match &draft.metadata {
-            None => None,
-            Some(text) => match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(mut map)) => {
-                    // The host's stamp wins over anything the guest put there.
-                    map.insert("connector".into(), self.stamp.clone());
-                    Some(map)
-                }
-                Ok(_) => return Err(reject("metadata is not a JSON object".into())),
-                Err(e) => return Err(reject(format!("metadata is not JSON: {e}"))),
-            },
-        };
+        // Metadata is read by the same streaming parser and depth rule as `raw`
+        // (never into a `Value`, which costs some 30 times the text), without the
+        // guest's own `connector` member: the host's stamp takes its place.
+        self.meta.clear();
+        if let Some(text) = &draft.metadata {
+            if text.len() > max {
+                return Err(format!("metadata is {} bytes, more than limits.max_record_bytes ({max})", text.len()));
+            }
+            match canonical::canonicalize_without(text, &mut self.meta, "connector") {
+                Ok(canonical::Kind::Object) => {}
+                Ok(_) => return Err("metadata is not a JSON object".into()),
+                Err(e) => return Err(format!("metadata is not JSON: {e}")),
+            }
+            if self.meta.len() > max {
+                return Err(format!(
+                    "metadata is {} bytes in canonical form, more than limits.max_record_bytes ({max})",
+                    self.meta.len()
+                ));
+            }
+        }
 
         set_guest_part(&mut self.part, draft, kind, &self.canon);
         let violations = schema::violations_of(schema::draft_part(), &self.part);
         if !violations.is_empty() {
-            return Err(reject(format!("envelope does not match the schema: {}", violations.join("; "))));
+            return Err(schema_refusal(&violations));
         }
-
-        let start = out.len();
-        self.write(draft, hash, out);
-        out.extend_from_slice(b",\"metadata\":");
-        match metadata {
-            None => out.extend_from_slice(&self.stamp_json),
-            Some(map) => serde_json::to_writer(&mut *out, &map).expect("writing to a Vec cannot fail"),
-        }
-        out.extend_from_slice(b"}\n");
 
         if self.check_whole {
-            let whole: Value = serde_json::from_slice(&out[start..]).expect("the host writes JSON");
+            // What the host adds is the same for every envelope of a page: check it
+            // once per page, on the guest part with the host's fields around it
+            // (`raw` standing in by its type, as above), never on a re-parse of the
+            // written line, whose `raw` may be large.
+            let mut whole = self.part.clone();
+            let fields = whole.as_object_mut().expect("the guest part is an object");
+            fields.insert("envelope_version".into(), json!("1.0"));
+            fields.insert("source".into(), serde_json::from_slice(&self.source_json).expect("the host writes JSON"));
+            fields.insert("collected_at".into(), json!(self.collected_at));
+            fields.insert("record_type".into(), json!(record_type(draft.record_type)));
+            fields.insert("hashes".into(), json!({ "raw_sha256": hash }));
+            fields.insert("metadata".into(), json!({ "connector": self.stamp }));
             let violations = schema::violations(&whole);
             if !violations.is_empty() {
-                out.truncate(start);
-                return Err(reject(format!("envelope does not match the schema: {}", violations.join("; "))));
+                return Err(schema_refusal(&violations));
             }
             self.check_whole = false;
         }
+
+        self.write(draft, hash, out);
+        out.extend_from_slice(b",\"metadata\":");
+        if self.meta.len() <= 2 {
+            out.extend_from_slice(&self.stamp_json);
+        } else {
+            out.extend_from_slice(&self.meta[..self.meta.len() - 1]);
+            out.extend_from_slice(b",");
+            // `{"connector":{...}}` without its braces.
+            out.extend_from_slice(&self.stamp_json[1..self.stamp_json.len() - 1]);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"}\n");
         Ok(hash_hex)
     }
 
@@ -182,8 +261,10 @@ impl Sealer {
 }
 
 /// Sets `part` to the guest-supplied fields of `d`'s envelope, for validation. An
-/// object or string `raw` stands in by type only (the schema constrains nothing
-/// deeper); any other is put in whole, so that the schema's message quotes it.
+/// object, string or array `raw` stands in by its type only: the schema constrains
+/// nothing deeper, and a stand-in costs nothing however large the guest's `raw` is.
+/// A scalar (`canonical`, a few bytes) is put in whole, so the schema's message
+/// quotes it.
 fn set_guest_part(part: &mut Value, d: &EnvelopeDraft, raw: Kind, canonical: &[u8]) {
     let part = part.as_object_mut().expect("the guest part is an object");
     set_str(part, "source_instance", &d.source_instance);
@@ -212,7 +293,8 @@ fn set_guest_part(part: &mut Value, d: &EnvelopeDraft, raw: Kind, canonical: &[u
     let raw = match raw {
         Kind::Object => Value::Object(Map::new()),
         Kind::String => Value::String(String::new()),
-        _ => serde_json::from_slice(canonical).unwrap_or(Value::Null),
+        Kind::Array => Value::Array(Vec::new()),
+        Kind::Number | Kind::Bool | Kind::Null => serde_json::from_slice(canonical).unwrap_or(Value::Null),
     };
     part.insert("raw".into(), raw);
 }
@@ -231,20 +313,25 @@ fn set_str(map: &mut Map<String, Value>, key: &str, value: &str) {
 }
 
 /// A draft as JSON, kept with a dead letter so that it can be sealed again later.
-pub fn draft_to_json(d: &EnvelopeDraft) -> String {
+/// Each of its texts is kept up to `max` bytes (`limits.max_record_bytes`): a draft
+/// with a longer one could never be sealed anyway, and the store keeps no more of
+/// a guest's text than that.
+pub fn draft_to_json(d: &EnvelopeDraft, max: usize) -> String {
+    let cut = |t: &str| crate::untrusted::capped(t, max);
+    let cut_opt = |t: &Option<String>| t.as_deref().map(cut);
     json!({
-        "record_id": d.record_id,
+        "record_id": cut(&d.record_id),
         "record_type": record_type(d.record_type),
-        "source_instance": d.source_instance,
+        "source_instance": cut(&d.source_instance),
         "provenance": {
-            "uri": d.provenance.uri,
-            "etag": d.provenance.etag,
-            "last_modified": d.provenance.last_modified,
-            "author": d.provenance.author,
+            "uri": cut(&d.provenance.uri),
+            "etag": cut_opt(&d.provenance.etag),
+            "last_modified": cut_opt(&d.provenance.last_modified),
+            "author": cut_opt(&d.provenance.author),
         },
-        "acl_tags": d.acl_tags,
-        "raw": d.raw,
-        "metadata": d.metadata,
+        "acl_tags": d.acl_tags.iter().map(|t| cut(t)).collect::<Vec<_>>(),
+        "raw": cut(&d.raw),
+        "metadata": cut_opt(&d.metadata),
     })
     .to_string()
 }
@@ -300,9 +387,68 @@ pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc().format(&format).expect("formatting the current time")
 }
 
+/// The refusal of a draft that breaks the schema: every violation, each cut short
+/// (a message may quote a guest's value whole).
+fn schema_refusal(violations: &[String]) -> String {
+    let shown: Vec<_> = violations.iter().map(|v| crate::untrusted::cap(v, MAX_VIOLATION)).collect();
+    format!("envelope does not match the schema: {}", shown.join("; "))
+}
+
 fn quote(id: &str) -> String {
-    match id.char_indices().nth(QUOTE) {
-        Some((at, _)) => format!("{}…", &id[..at]),
-        None => id.to_string(),
+    crate::untrusted::capped(id, crate::untrusted::MAX_QUOTE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::v1::partner::connector::types::Provenance;
+
+    fn draft(raw: &str, metadata: Option<&str>) -> EnvelopeDraft {
+        EnvelopeDraft {
+            record_id: "r".into(),
+            record_type: RecordType::Event,
+            source_instance: "s".into(),
+            provenance: Provenance { uri: "x://r".into(), etag: None, last_modified: None, author: None },
+            acl_tags: vec![],
+            raw: raw.into(),
+            metadata: metadata.map(str::to_string),
+        }
+    }
+
+    fn sealer(max: usize) -> Sealer {
+        let stamp = ConnectorStamp { name: "c".into(), digest: "0".repeat(64), package: "p".into() };
+        Sealer::new("src", &stamp).with_max_record_bytes(max)
+    }
+
+    #[test]
+    fn the_record_bound_holds_for_the_text_and_for_its_canonical_form() {
+        let mut out = Vec::new();
+        // 2,009 bytes of text, 8,809 in canonical form (`1e20` is 21 digits).
+        let numbers = format!("{{\"n\":[{}1]}}", "1e20,".repeat(400));
+        let e = sealer(4096).seal_into(&draft(&numbers, None), &mut out).unwrap_err();
+        assert!(
+            e.reason.starts_with("raw is 8809 bytes in canonical form, more than limits.max_record_bytes (4096)"),
+            "{}",
+            e.reason
+        );
+        let e = sealer(1024).seal_into(&draft(&numbers, None), &mut out).unwrap_err();
+        assert_eq!(e.reason, format!("raw is {} bytes, more than limits.max_record_bytes (1024)", numbers.len()));
+        let e = sealer(4096).seal_into(&draft("{}", Some(&numbers)), &mut out).unwrap_err();
+        assert!(e.reason.starts_with("metadata is 8809 bytes in canonical form"), "{}", e.reason);
+        assert!(out.is_empty(), "a refused draft writes nothing");
+    }
+
+    #[test]
+    fn the_hosts_stamp_replaces_the_guests_and_the_line_parses() {
+        let mut out = Vec::new();
+        let metadata = r#"{"z":1,"connector":{"name":"forged"},"a":[true]}"#;
+        sealer(1 << 20).seal_into(&draft(r#"{"b":2,"a":1}"#, Some(metadata)), &mut out).unwrap();
+        let line: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(line["raw"], json!({"a": 1, "b": 2}));
+        assert_eq!(
+            line["metadata"],
+            json!({"a": [true], "z": 1, "connector": {"name": "c", "digest": format!("sha256:{}", "0".repeat(64)), "package": "p"}})
+        );
+        assert!(schema::violations(&line).is_empty());
     }
 }
