@@ -8,12 +8,17 @@
 //! - A watcher ([`watch`]) reloads a connector when its component or manifest file
 //!   changes, and the whole config when the config file does; SIGHUP and
 //!   `POST /connectors/{name}/reload` reload too.
+//! - The admin API ([`api`]) is served by a bounded accept loop ([`listen`]): a
+//!   capped number of connections, timeouts for request heads and bodies, and room
+//!   kept for `/health` through a flood. Record lookups and on-demand runs beyond
+//!   their bounds are answered 503 with `Retry-After`, not queued.
 //! - SIGTERM or SIGINT: scheduling stops, running runs stop before their next page
 //!   (the page in progress commits or rolls back whole), and the process exits
 //!   within `serve.shutdown_grace_ms`.
 
 pub mod api;
 pub mod config;
+pub mod listen;
 pub mod metrics;
 pub mod slot;
 pub mod watch;
@@ -79,6 +84,10 @@ pub struct Daemon {
     pub store: Store,
     /// Bounds runs in parallel across connectors.
     pub parallel: tokio::sync::Semaphore,
+    /// Bounds record lookups in parallel across connectors.
+    pub lookups: tokio::sync::Semaphore,
+    /// The sizes of `parallel` and `lookups` (a config reload does not resize them).
+    max_parallel: (usize, usize),
     /// Set on SIGTERM/SIGINT: no new runs; running ones stop before their next page.
     pub stopping: Arc<AtomicBool>,
     /// The connectors, by name.
@@ -106,6 +115,16 @@ impl Daemon {
     /// Every connector.
     pub fn all(&self) -> Vec<Arc<Slot>> {
         self.slots.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    /// `serve.max_parallel_runs` as the daemon started with it.
+    pub fn max_parallel_runs(&self) -> usize {
+        self.max_parallel.0
+    }
+
+    /// `serve.max_parallel_lookups` as the daemon started with it.
+    pub fn max_parallel_lookups(&self) -> usize {
+        self.max_parallel.1
     }
 
     /// The run breaker's settings.
@@ -185,6 +204,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     for (who, why) in &cfg.errors {
         tracing::error!("{}: {who}: {why}; it is left out", options.config.display());
     }
+    let cap = open_file_limit();
     let store = Store::open(&cfg.settings.store).await?;
     let engine = Engine::new(crate::engine::EngineOptions { cache_dir: options.cache_dir.clone() })?;
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -195,6 +215,8 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         engine,
         store,
         parallel: tokio::sync::Semaphore::new(cfg.settings.max_parallel_runs),
+        lookups: tokio::sync::Semaphore::new(cfg.settings.max_parallel_lookups),
+        max_parallel: (cfg.settings.max_parallel_runs, cfg.settings.max_parallel_lookups),
         stopping: Arc::new(AtomicBool::new(false)),
         slots: RwLock::new(BTreeMap::new()),
         config_errors: RwLock::new(cfg.errors.clone()),
@@ -210,7 +232,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         tracing::warn!("cannot watch files for changes ({e}); reload with SIGHUP or the API");
     }
     let app = api::router(daemon.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let server = tokio::spawn(listen::serve(listener, app, cap));
     tracing::info!(%addr, connectors = daemon.all().len(), "serving; admin API on http://{addr}");
     eprintln!("host serve: admin API on http://{addr}");
 
@@ -233,6 +255,32 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     drop(watcher);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the open-file limit where allowed, logs it, and returns the admin API's
+/// connection cap under it.
+fn open_file_limit() -> usize {
+    let Some(limit) = listen::raise_open_file_limit() else {
+        tracing::warn!("cannot read the open-file limit; at most {} admin API connections", listen::MAX_CONNECTIONS);
+        return listen::MAX_CONNECTIONS;
+    };
+    let cap = listen::connection_cap(limit.now);
+    match &limit.error {
+        None if limit.now > limit.before => tracing::info!(
+            "open-file limit raised from {} to {} (the hard limit); at most {cap} admin API connections",
+            limit.before,
+            limit.now
+        ),
+        None => {
+            tracing::info!("open-file limit {} (hard {}); at most {cap} admin API connections", limit.now, limit.hard)
+        }
+        Some(e) => tracing::warn!(
+            "open-file limit {}: cannot raise it to the hard limit {} ({e}); at most {cap} admin API connections",
+            limit.now,
+            limit.hard
+        ),
+    }
+    cap
 }
 
 /// Waits for SIGTERM or SIGINT; reloads everything on SIGHUP meanwhile.

@@ -34,8 +34,38 @@ impl Daemon {
 
     /// Starts it with `listen`, `token` and extra environment.
     pub fn start_with(dir: &Path, config: &Path, listen: &str, token: Option<&str>, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(dir, config, listen, token, env, None)
+    }
+
+    /// Starts it on a free loopback port under an open-file limit set by `sh`'s
+    /// `ulimit` with `ulimit` as its arguments (`-n 1024`: soft and hard limit;
+    /// `-S -n 1024`: the soft one only).
+    pub fn start_ulimit(dir: &Path, config: &Path, ulimit: &str) -> Daemon {
+        Daemon::spawn(dir, config, &format!("127.0.0.1:{}", free_port()), None, &[], Some(ulimit))
+    }
+
+    fn spawn(
+        dir: &Path,
+        config: &Path,
+        listen: &str,
+        token: Option<&str>,
+        env: &[(&str, &str)],
+        ulimit: Option<&str>,
+    ) -> Daemon {
         let log = dir.join(format!("serve-{}.log", free_port()));
         let mut cmd = crate::host(&dir.join("cache"));
+        if let Some(ulimit) = ulimit {
+            // `exec` keeps the pid: the child is the daemon itself.
+            let host = cmd;
+            cmd = std::process::Command::new("sh");
+            cmd.arg("-c").arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\"")).arg(host.get_program());
+            for (k, v) in host.get_envs() {
+                match v {
+                    Some(v) => cmd.env(k, v),
+                    None => cmd.env_remove(k),
+                };
+            }
+        }
         cmd.arg("serve").arg("--config").arg(config).arg("--listen").arg(listen);
         cmd.env("HOST_LOG", "info").env_remove("HOST_ADMIN_TOKEN");
         if let Some(t) = token {
@@ -96,6 +126,20 @@ impl Daemon {
         }
     }
 
+    /// The daemon's peak resident memory so far, in bytes (`VmHWM`: of this
+    /// process image only, not inherited across `exec`).
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/PID/status");
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib * 1024
+    }
+
+    /// How many files the daemon has open.
+    pub fn open_files(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map(|d| d.count()).unwrap_or(0)
+    }
+
     /// Sends SIGTERM and waits for the exit; returns the exit code and how long it took.
     pub fn terminate(&mut self) -> (Option<i32>, Duration) {
         let started = Instant::now();
@@ -115,21 +159,27 @@ impl Drop for Daemon {
 
 /// One HTTP/1.1 request with `Connection: close`; (status, body).
 pub fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let text = request_raw(addr, method, path, token);
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    // axum answers with content-length; a chunked body would need decoding.
+    (status, body)
+}
+
+/// One HTTP/1.1 request with `Connection: close`: the whole answer, status line and
+/// headers included (empty if the connection failed).
+pub fn request_raw(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> String {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return (0, String::new());
+        return String::new();
     };
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
     let req =
         format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n");
     if s.write_all(req.as_bytes()).is_err() {
-        return (0, String::new());
+        return String::new();
     }
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    // axum answers with content-length; a chunked body would need decoding.
-    (status, body)
+    String::from_utf8_lossy(&buf).into_owned()
 }

@@ -4,6 +4,7 @@
 //! [serve]
 //! store = "sqlite:.host/state.db"
 //! max_parallel_runs = 4
+//! max_parallel_lookups = 2
 //!
 //! [[connectors]]
 //! name = "feed"
@@ -46,6 +47,9 @@ pub struct Settings {
     pub store: String,
     /// Runs in parallel across connectors.
     pub max_parallel_runs: usize,
+    /// Record lookups (`GET /connectors/{name}/records/{id}`) in parallel across
+    /// connectors: each starts a sandbox of its own, so this bounds their memory.
+    pub max_parallel_lookups: usize,
     /// How long SIGTERM waits for running pages to finish, in milliseconds.
     pub shutdown_grace_ms: u64,
     /// The run-level circuit breaker.
@@ -59,6 +63,7 @@ impl Default for Settings {
         Settings {
             store: crate::store::DEFAULT_URL.into(),
             max_parallel_runs: 4,
+            max_parallel_lookups: 2,
             shutdown_grace_ms: 30_000,
             run_breaker: RunBreaker::default(),
             reload_debounce_ms: 200,
@@ -170,6 +175,14 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// It is larger than [`MAX_CONFIG_BYTES`] (or endless, such as `/dev/zero`).
+    #[error("{path} is larger than {max} bytes, the most a connectors file may hold; it is not read")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The bound.
+        max: u64,
+    },
     /// It is not valid TOML, or `[serve]` is wrong.
     #[error("{path}: {message}")]
     Invalid {
@@ -180,11 +193,27 @@ pub enum ConfigError {
     },
 }
 
+/// The largest connectors file read: 1 MiB holds thousands of entries; past it the
+/// file is refused rather than read into memory without end.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Reads and checks `path`.
 pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<ServeConfig, ConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = read_bounded(path, MAX_CONFIG_BYTES)?;
     parse(&text, path, env)
+}
+
+/// The text of `path`, refused past `max` bytes: at most `max + 1` bytes are read,
+/// whatever the file is (a device, a pipe, a file still growing).
+fn read_bounded(path: &Path, max: u64) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let read_error = |source| ConfigError::Read { path: path.to_path_buf(), source };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(max + 1).read_to_end(&mut bytes)).map_err(read_error)?;
+    if bytes.len() as u64 > max {
+        return Err(ConfigError::TooLarge { path: path.to_path_buf(), max });
+    }
+    String::from_utf8(bytes).map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// Parses config `text` (read from `path`).
@@ -213,6 +242,9 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     }
     if settings.max_parallel_runs == 0 {
         return Err(invalid("`serve.max_parallel_runs` must be at least 1".into()));
+    }
+    if settings.max_parallel_lookups == 0 {
+        return Err(invalid("`serve.max_parallel_lookups` must be at least 1".into()));
     }
     if settings.run_breaker.failure_threshold == 0 {
         return Err(invalid("`serve.run_breaker.failure_threshold` must be at least 1".into()));
@@ -363,9 +395,27 @@ mod tests {
     }
 
     #[test]
+    fn a_file_past_the_bound_is_refused_unread() {
+        let path = std::env::temp_dir().join(format!("host-config-bound-{}.toml", std::process::id()));
+        std::fs::write(&path, format!("# {}\n", "x".repeat(100))).unwrap();
+        let e = read_bounded(&path, 64).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("{} is larger than 64 bytes, the most a connectors file may hold; it is not read", path.display())
+        );
+        assert!(read_bounded(&path, 103).is_ok(), "a file of exactly the bound is read");
+        std::fs::write(&path, b"\xff\xfe").unwrap();
+        let e = read_bounded(&path, 64).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("cannot read {}: invalid utf-8", path.display())), "{e}");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn a_bad_serve_section_is_an_error_for_the_whole_file() {
         let e = parse("[serve]\nmax_parallel = 3\n", Path::new("c.toml"), &env).unwrap_err().to_string();
         assert!(e.contains("c.toml: [serve]: unknown field `max_parallel`"), "{e}");
+        let e = parse("[serve]\nmax_parallel_lookups = 0\n", Path::new("c.toml"), &env).unwrap_err().to_string();
+        assert_eq!(e, "c.toml: `serve.max_parallel_lookups` must be at least 1");
         let e = parse("[[connector]]\nname = \"x\"\n", Path::new("c.toml"), &env).unwrap_err().to_string();
         assert!(e.contains("unknown key `connector`"), "{e}");
     }

@@ -131,6 +131,10 @@ pub enum RunOutcome {
     Busy,
     /// No version is live (it never loaded).
     NotLoaded,
+    /// An on-demand run found every one of the `serve.max_parallel_runs` run slots
+    /// taken (scheduled runs wait for one; a run asked for through the API does not
+    /// hold its caller in a queue).
+    NoRunSlot,
 }
 
 /// One connector of the daemon.
@@ -314,7 +318,14 @@ impl Slot {
         let Some(version) = self.live() else {
             return RunOutcome::NotLoaded;
         };
-        let _permit = daemon.parallel.acquire().await.expect("the run semaphore is never closed");
+        let _permit = if trigger == lifecycle::Trigger::Manual {
+            match daemon.parallel.try_acquire() {
+                Ok(permit) => permit,
+                Err(_) => return RunOutcome::NoRunSlot,
+            }
+        } else {
+            daemon.parallel.acquire().await.expect("the run semaphore is never closed")
+        };
         let (acquired, probing) = {
             let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
             let acquired = breaker.acquire(Instant::now());

@@ -11,4 +11,5 @@ mod sandbox;
 mod schemas;
 mod sealing;
 mod serve;
+mod serve_bounds;
 mod store;

@@ -11,7 +11,7 @@ use tests::daemon::{Daemon, free_port, request};
 use tests::upstream::{Reply, Upstream};
 use tests::*;
 
-fn quote(v: &str) -> String {
+pub(crate) fn quote(v: &str) -> String {
     toml::Value::String(v.to_string()).to_string()
 }
 
@@ -25,7 +25,7 @@ fn digest(bytes: &[u8]) -> String {
 
 /// A `[[connectors]]` entry for the example file connector (its manifest grants
 /// `examples/feeds`).
-fn feed(name: &str, poll: &str) -> String {
+pub(crate) fn feed(name: &str, poll: &str) -> String {
     format!(
         "[[connectors]]\nname = \"{name}\"\ncomponent = {}\nmanifest = {}\npoll_interval = \"{poll}\"\n",
         quote(FILE_WASM),
@@ -37,7 +37,7 @@ fn store_url(dir: &Path) -> String {
     format!("sqlite:{}", dir.join("serve.db").display())
 }
 
-fn write_config(dir: &Path, body: &str) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, body: &str) -> PathBuf {
     let config = dir.join("connectors.toml");
     std::fs::write(&config, format!("[serve]\nstore = {}\n\n{body}", quote(&store_url(dir)))).unwrap();
     config
