@@ -73,6 +73,23 @@ fn a_manifest_with_an_unknown_key() {
 }
 
 #[test]
+fn a_manifest_that_never_ends_or_is_not_text() {
+    // Read with a bound: `/dev/zero` is refused after 1 MiB instead of filling memory.
+    let dir = scratch(&[]);
+    let started = std::time::Instant::now();
+    let out = run(dir.path(), Path::new(PROBE_WASM), &["--manifest", "/dev/zero"]);
+    fails(
+        &out,
+        3,
+        "error: cannot read manifest /dev/zero: it is larger than 1 MiB (1048576 bytes), the most the host reads of a manifest",
+    );
+    assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+    std::fs::write(dir.path().join("bad.toml"), b"name = \"\xff\"\n").unwrap();
+    let out = run(dir.path(), Path::new(PROBE_WASM), &["--manifest", dir.path().join("bad.toml").to_str().unwrap()]);
+    fails(&out, 3, &format!("cannot read manifest {}: it is not UTF-8", dir.path().join("bad.toml").display()));
+}
+
+#[test]
 fn a_manifest_using_an_unset_variable() {
     let dir = scratch(&[("c.toml", "[config]\npath = \"${FEED_ROOT_NOT_SET}/x.jsonl\"\n")]);
     let wasm = place(PROBE_WASM, dir.path(), "c");

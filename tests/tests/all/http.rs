@@ -622,6 +622,11 @@ fn a_ca_file_that_is_missing_or_holds_no_certificate_is_a_manifest_error() {
         ("missing.pem", "cannot read"),
         ("empty.pem", "holds no PEM certificate"),
         ("broken.pem", "is not a PEM certificate bundle"),
+        // Read with a bound: a device that never ends is refused after 4 MiB.
+        (
+            "/dev/zero",
+            "cannot read /dev/zero: it is larger than 4 MiB (4194304 bytes), the most the host reads of a CA file",
+        ),
     ] {
         let path = certs.path().join(file).display().to_string();
         let ran = probe(&format!("allow = [\"https://example.org\"]\nca_files = [{}]\n", quote(&path)), &[], &[], &[]);
