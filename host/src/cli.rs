@@ -556,7 +556,16 @@ fn validate_cmd(path: &Path) -> Result<(), CliError> {
     let v = crate::validate::validate_file(path)
         .map_err(|source| CliError::Io { what: format!("cannot read {}", path.display()), source })?;
     for f in &v.findings {
-        eprintln!("{}:{}: {}", path.display(), f.line, f.message);
+        // The file's text in a finding is cut already; escaped here for the terminal.
+        eprintln!("{}:{}: {}", path.display(), f.line, crate::untrusted::escape(&f.message));
+    }
+    if v.more_findings > 0 {
+        eprintln!(
+            "{}: {} more findings not shown (only the first {} are)",
+            path.display(),
+            v.more_findings,
+            crate::validate::MAX_FINDINGS
+        );
     }
     let invalid = v.envelopes - v.valid;
     eprintln!("{}: {} envelopes, {} valid, {} invalid", path.display(), v.envelopes, v.valid, invalid);

@@ -3,8 +3,10 @@
 //! Every request a guest makes through `partner:connector/http` goes through
 //! [`Egress::send`], in this order:
 //!
-//! 1. **Grant**: the URL's scheme, host and port must match an `http.allow` entry,
-//!    and the guest's headers must not touch what the host owns ([`exchange`]).
+//! 1. **Bounds and grant**: the request's sizes are checked before anything of it
+//!    is parsed ([`bounds`]); the URL's scheme, host and port must match an
+//!    `http.allow` entry, and the guest's headers must not touch what the host owns
+//!    ([`exchange`]).
 //! 2. **Rate limit**: the connector's token bucket, and any pause an upstream asked
 //!    for (429 `Retry-After`, `X-RateLimit-Remaining: 0`).
 //! 3. **Circuit breaker** per upstream host: while it is open, no request is sent.
@@ -16,8 +18,15 @@
 //! With `--record`, each exchange is written to a file; with `--replay`, answered
 //! from one ([`recording`]). The decisions of steps 2, 3 and 5 are plain functions in
 //! [`crate::resilience`].
+//!
+//! Work on guest data that can take long (decompressing, redacting and recording
+//! bodies of up to `http.max_body_bytes`) runs on tokio's blocking pool, never on an
+//! async worker, so one connector's large bodies cannot stall `serve`'s API. The
+//! host's log lines about a run's requests (denials, retries, breaker changes) are
+//! sampled per run ([`RequestLog`]); the run report counts them all.
 
 pub mod address;
+pub mod bounds;
 pub mod exchange;
 pub mod recording;
 
@@ -34,6 +43,7 @@ use crate::manifest::http::HttpGrant;
 use crate::resilience::breaker::{BreakerConfig, Breakers, CircuitBreaker};
 use crate::resilience::rate_limit::{RateLimitConfig, RateLimiter, upstream_pause};
 use crate::resilience::retry::{self, Decision, Failure, RetryPolicy};
+use crate::untrusted::{Sampler, Shown};
 use exchange::{AttemptError, Prepared};
 use recording::{Body, Exchange, Recorded, Recorder, Replay, Replayed, TapeError};
 
@@ -68,6 +78,52 @@ pub struct HttpStats {
     pub breaker_transitions: u64,
     /// Requests answered from a recording.
     pub replayed: u64,
+    /// The host's log lines about these requests (denials, retries, breaker changes)
+    /// left out of the log after the first few of each kind; the counts above hold
+    /// them all.
+    pub log_lines_suppressed: u64,
+}
+
+/// The host's log lines about one run's requests, sampled per kind: a guest that
+/// makes a million denied requests gets [`Sampler::SHOWN`] lines about them, one line
+/// saying the rest are left out, and the counts in the run report.
+#[derive(Clone, Debug, Default)]
+pub struct RequestLog {
+    denied: Sampler,
+    retries: Sampler,
+    breaker: Sampler,
+}
+
+/// A kind of line the [`RequestLog`] samples.
+#[derive(Clone, Copy, Debug)]
+enum Line {
+    Denied,
+    Retry,
+    Breaker,
+}
+
+impl RequestLog {
+    /// Whether the next line of `kind` is written. The first one past the sample is
+    /// replaced by a line saying that the rest are only counted.
+    fn allow(&mut self, kind: Line, connector: &str, stats: &mut HttpStats) -> bool {
+        let (sampler, what, counted) = match kind {
+            Line::Denied => (&mut self.denied, "denied HTTP requests", "http.denied"),
+            Line::Retry => (&mut self.retries, "HTTP retries", "http.retries"),
+            Line::Breaker => (&mut self.breaker, "circuit breaker changes", "http.breaker_transitions"),
+        };
+        if sampler.allow() {
+            return true;
+        }
+        stats.log_lines_suppressed += 1;
+        if sampler.suppressed() == 1 {
+            tracing::warn!(
+                connector,
+                "more than {} {what} in this run: the rest are left out of the log and counted in the run report ({counted})",
+                Sampler::SHOWN
+            );
+        }
+        false
+    }
 }
 
 /// A recording or replay file could not be opened.
@@ -83,7 +139,7 @@ pub struct Egress {
     policy: RetryPolicy,
     breakers: Arc<Breakers>,
     limiter: Mutex<RateLimiter>,
-    recorder: Option<Recorder>,
+    recorder: Option<Arc<Recorder>>,
     replay: Option<Replay>,
 }
 
@@ -97,13 +153,13 @@ impl Egress {
     pub fn with_tape(manifest: &Manifest, tape: &Tape) -> Result<Arc<Egress>, EgressError> {
         let (recorder, replay) = match tape {
             Tape::Off => (None, None),
-            Tape::Record(path) => (Some(Recorder::create(path)?), None),
+            Tape::Record(path) => (Some(Arc::new(Recorder::create(path)?)), None),
             Tape::Replay(path) => (None, Some(Replay::open(path)?)),
         };
         Ok(Arc::new(Egress::build(manifest, recorder, replay)))
     }
 
-    fn build(manifest: &Manifest, recorder: Option<Recorder>, replay: Option<Replay>) -> Egress {
+    fn build(manifest: &Manifest, recorder: Option<Arc<Recorder>>, replay: Option<Replay>) -> Egress {
         let s = &manifest.http.settings;
         let policy = RetryPolicy {
             max_retries: s.retry.max_retries,
@@ -164,15 +220,17 @@ impl Egress {
     }
 
     /// Sends the guest's `req`, by `call_deadline` at the latest (the guest call's
-    /// deadline: waiting past it would only get the guest interrupted).
+    /// deadline: waiting past it would only get the guest interrupted). `stats` and
+    /// `log` are the run's.
     pub async fn send(
         &self,
         req: Request,
         call_deadline: Option<Instant>,
         stats: &mut HttpStats,
+        log: &mut RequestLog,
     ) -> Result<Response, ConnectorError> {
         stats.requests += 1;
-        let result = self.send_checked(req, call_deadline, stats).await;
+        let result = self.send_checked(req, call_deadline, stats, log).await;
         if let Err(e) = &result {
             stats.failed += 1;
             if matches!(e, ConnectorError::Denied(_)) {
@@ -182,35 +240,58 @@ impl Egress {
         result
     }
 
+    /// A denial of a request, logged (sampled) with `why`.
+    fn deny(&self, stats: &mut HttpStats, log: &mut RequestLog, why: &str, message: String) -> ConnectorError {
+        if log.allow(Line::Denied, &self.connector, stats) {
+            tracing::warn!(connector = %self.connector, "denied an HTTP request: {why}");
+        }
+        ConnectorError::Denied(message)
+    }
+
     async fn send_checked(
         &self,
         req: Request,
         call_deadline: Option<Instant>,
         stats: &mut HttpStats,
+        log: &mut RequestLog,
     ) -> Result<Response, ConnectorError> {
-        let shown = crate::capabilities::log::sanitize(req.url.as_bytes(), 200);
+        // Sizes first: nothing of the request is parsed before they are known to be
+        // within bounds.
+        if let Err(m) = bounds::check(&req, self.grant.settings.max_body_bytes) {
+            return Err(self.deny(stats, log, &m, format!("HTTP request refused: {m}")));
+        }
+        let shown = Shown::id(&req.url);
         let url = match url::Url::parse(&req.url) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => u,
-            Ok(_) => return Err(ConnectorError::Denied(format!("`{shown}`: only http and https URLs are allowed"))),
-            Err(e) => return Err(ConnectorError::Denied(format!("`{shown}` is not an absolute URL: {e}"))),
+            Ok(_) => {
+                let m = format!("`{shown}`: only http and https URLs are allowed");
+                return Err(self.deny(stats, log, &m, m.clone()));
+            }
+            Err(e) => {
+                let m = format!("`{shown}` is not an absolute URL: {e}");
+                return Err(self.deny(stats, log, &m, m.clone()));
+            }
         };
-        let target = url.origin().ascii_serialization();
+        let origin = url.origin().ascii_serialization();
+        let target = Shown::text(&origin);
         if self.grant.allows(&url).is_none() {
-            tracing::warn!(connector = %self.connector, %target, "denied an HTTP request: not granted");
-            return Err(ConnectorError::Denied(if self.grant.allow.is_empty() {
+            let message = if self.grant.allow.is_empty() {
                 format!("HTTP to {target} is not granted: the manifest allows no HTTP hosts")
             } else {
                 let granted: Vec<&str> = self.grant.allow.iter().map(|r| r.text.as_str()).collect();
                 format!("HTTP to {target} is not granted (http.allow: {})", granted.join(", "))
-            }));
+            };
+            return Err(self.deny(stats, log, &format!("{target} is not granted"), message));
         }
         let host = url.host_str().unwrap_or_default().trim_end_matches('.').to_ascii_lowercase();
         let injected: Vec<&str> =
             self.grant.secrets.iter().filter(|s| s.host == host).map(|s| s.header.as_str()).collect();
-        let headers = exchange::check_headers(&req.headers, &injected).map_err(|m| {
-            tracing::warn!(connector = %self.connector, %target, "denied an HTTP request: {m}");
-            ConnectorError::Denied(format!("request to {target}: {m}"))
-        })?;
+        let headers = match exchange::check_headers(&req.headers, &injected) {
+            Ok(h) => h,
+            Err(m) => {
+                return Err(self.deny(stats, log, &format!("{target}: {m}"), format!("request to {target}: {m}")));
+            }
+        };
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Head => reqwest::Method::HEAD,
@@ -241,21 +322,29 @@ impl Egress {
         };
         let deadline = now + budget;
         let prepared = Prepared { method, url, headers, body: req.body, budget_ms: millis(budget) };
-        let result = self.with_retries(&prepared, &host, deadline, stats).await;
+        let result = self.with_retries(&prepared, &host, deadline, stats, log).await;
         if let Some(recorder) = &self.recorder {
-            let answer = match &result {
-                Ok(r) => Recorded::Response { status: r.status, headers: r.headers.clone(), body: Body::of(&r.body) },
-                Err(e) => Recorded::error(e),
-            };
-            let exchange = Exchange {
-                method: prepared.method.to_string(),
-                url: prepared.url.to_string(),
-                headers: req.headers,
-                body: prepared.body.as_deref().map(Body::of),
-                answer,
-            };
-            if let Err(e) = recorder.write(&exchange) {
-                return Err(ConnectorError::Other(e.to_string()));
+            // Serialising, base64-encoding and redacting bodies of up to
+            // http.max_body_bytes is work for the blocking pool, not an async worker.
+            let recorder = Arc::clone(recorder);
+            let answer = result.clone();
+            let (method, url, headers, body) =
+                (prepared.method.to_string(), prepared.url.to_string(), req.headers, prepared.body);
+            let written = tokio::task::spawn_blocking(move || {
+                let answer = match &answer {
+                    Ok(r) => {
+                        Recorded::Response { status: r.status, headers: r.headers.clone(), body: Body::of(&r.body) }
+                    }
+                    Err(e) => Recorded::error(e),
+                };
+                let body = body.as_deref().map(Body::of);
+                recorder.write(&Exchange { method, url, headers, body, answer })
+            })
+            .await;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(ConnectorError::Other(e.to_string())),
+                Err(e) => return Err(ConnectorError::Other(format!("recording the exchange failed: {e}"))),
             }
         }
         result
@@ -268,8 +357,9 @@ impl Egress {
         host: &str,
         deadline: Instant,
         stats: &mut HttpStats,
+        log: &mut RequestLog,
     ) -> Result<Response, ConnectorError> {
-        let what = format!("{} {}", req.method, crate::capabilities::log::sanitize(req.url.as_str().as_bytes(), 200));
+        let what = format!("{} {}", req.method, Shown::id(req.url.as_str()));
         let idempotent = retry::is_idempotent(req.method.as_str());
         let mut retries = 0;
         loop {
@@ -287,7 +377,7 @@ impl Egress {
                 tokio::time::sleep(wait).await;
                 stats.rate_limit_wait_ms += millis(wait);
             }
-            let acquired = self.breaker(host, stats, |b| b.acquire(Instant::now()));
+            let acquired = self.breaker(host, stats, log, |b| b.acquire(Instant::now()));
             if let Err(remaining) = acquired {
                 return Err(ConnectorError::CircuitOpen(RetryInfo {
                     retry_after_ms: Some(millis(remaining)),
@@ -306,7 +396,7 @@ impl Egress {
                         self.limiter.lock().unwrap_or_else(|e| e.into_inner()).pause_until(until);
                     }
                     if answer.status < 400 {
-                        self.breaker(host, stats, |b| b.on_success(now));
+                        self.breaker(host, stats, log, |b| b.on_success(now));
                         return Ok(Response { status: answer.status, headers: answer.headers, body: answer.body });
                     }
                     let retry_after = header(&answer.headers, "retry-after")
@@ -318,35 +408,36 @@ impl Egress {
                         self.limiter.lock().unwrap_or_else(|e| e.into_inner()).pause_until(until);
                     }
                     if answer.status >= 500 {
-                        self.breaker(host, stats, |b| b.on_failure(now));
+                        self.breaker(host, stats, log, |b| b.on_failure(now));
                     } else {
-                        self.breaker(host, stats, CircuitBreaker::on_neutral);
+                        self.breaker(host, stats, log, CircuitBreaker::on_neutral);
                     }
                     let message = status_message(&what, answer.status, &answer.body);
                     (Failure::Status(answer.status), message, retry_after)
                 }
                 Err(AttemptError::Denied(m)) => {
-                    self.breaker(host, stats, CircuitBreaker::on_neutral);
-                    tracing::warn!(connector = %self.connector, "denied an HTTP request: {m}");
-                    return Err(ConnectorError::Denied(m));
+                    self.breaker(host, stats, log, CircuitBreaker::on_neutral);
+                    return Err(self.deny(stats, log, &m, m.clone()));
                 }
                 Err(AttemptError::TooLarge(m)) => {
-                    self.breaker(host, stats, CircuitBreaker::on_neutral);
+                    self.breaker(host, stats, log, CircuitBreaker::on_neutral);
                     return Err(ConnectorError::Other(format!("{what}: {m}")));
                 }
                 Err(AttemptError::Failed(f, m)) => {
                     if matches!(f, Failure::Other) {
-                        self.breaker(host, stats, CircuitBreaker::on_neutral);
+                        self.breaker(host, stats, log, CircuitBreaker::on_neutral);
                     } else {
-                        self.breaker(host, stats, |b| b.on_failure(Instant::now()));
+                        self.breaker(host, stats, log, |b| b.on_failure(Instant::now()));
                     }
                     (f, format!("{what}: {m}"), None)
                 }
             };
             match self.policy.decide(retries, idempotent, &failure, retry_after, retry::jitter_sample()) {
                 Decision::Retry(delay) if Instant::now() + delay < deadline => {
-                    tracing::info!(connector = %self.connector, failure = %failure, delay_ms = millis(delay),
-                        "retrying {what}");
+                    if log.allow(Line::Retry, &self.connector, stats) {
+                        tracing::info!(connector = %self.connector, failure = %failure, delay_ms = millis(delay),
+                            "retrying {what}");
+                    }
                     tokio::time::sleep(delay).await;
                     if retry_after.is_some() {
                         stats.rate_limit_wait_ms += millis(delay);
@@ -371,13 +462,22 @@ impl Egress {
         }
     }
 
-    /// Runs `f` on the breaker of `host`, logging and counting its transitions.
-    fn breaker<R>(&self, host: &str, stats: &mut HttpStats, f: impl FnOnce(&mut CircuitBreaker) -> R) -> R {
+    /// Runs `f` on the breaker of `host`, logging (sampled) and counting its
+    /// transitions.
+    fn breaker<R>(
+        &self,
+        host: &str,
+        stats: &mut HttpStats,
+        log: &mut RequestLog,
+        f: impl FnOnce(&mut CircuitBreaker) -> R,
+    ) -> R {
         self.breakers.with(&self.connector, host, |b| {
             let r = f(b);
             for (from, to) in b.take_transitions() {
                 stats.breaker_transitions += 1;
-                tracing::warn!(connector = %self.connector, upstream = host, %from, %to, "circuit breaker");
+                if log.allow(Line::Breaker, &self.connector, stats) {
+                    tracing::warn!(connector = %self.connector, upstream = %Shown::id(host), %from, %to, "circuit breaker");
+                }
             }
             r
         })

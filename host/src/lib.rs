@@ -15,6 +15,7 @@ pub mod component;
 pub mod egress;
 pub mod engine;
 pub mod envelope;
+pub mod files;
 pub mod guest_error;
 pub mod ingest;
 pub mod inspect;

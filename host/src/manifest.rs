@@ -192,8 +192,10 @@ impl Manifest {
         default_name: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Manifest, ManifestError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+        let read = |source| ManifestError::Read { path: path.to_path_buf(), source };
+        let bytes = crate::files::read_bounded(path, crate::files::MAX_MANIFEST, "a manifest").map_err(read)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| read(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("it is not UTF-8: {e}"))))?;
         let base = path.parent().unwrap_or(Path::new("."));
         Manifest::parse(&text, path, base, default_name, env)
     }

@@ -391,3 +391,98 @@ async fn a_hostile_connector_does_not_hold_up_the_others() {
     assert!(good_took < bad_took, "the good connector waited for the hostile one ({good_took:?} vs {bad_took:?})");
     assert!(bad_took.as_millis() >= 3000);
 }
+
+/// Writes an envelope whose `raw` is `{"text":"xxx…"}` with `mib` MiB of text, as
+/// one line, streaming (this process must stay small: see `measured`), with its
+/// hash computed as it is written.
+fn write_big_envelope(path: &Path, mib: usize) -> u64 {
+    use sha2::Digest;
+    use std::io::Write;
+    let chunk = vec![b'x'; 1 << 20];
+    let mut hash = sha2::Sha256::new();
+    hash.update(b"{\"text\":\"");
+    for _ in 0..mib {
+        hash.update(&chunk);
+    }
+    hash.update(b"\"}");
+    let hash = hex::encode(hash.finalize());
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    write!(
+        f,
+        "{{\"envelope_version\":\"1.0\",\"source\":\"big\",\"source_instance\":\"big\",\
+         \"collected_at\":\"2024-01-01T00:00:00Z\",\"record_id\":\"big\",\"record_type\":\"Document\",\
+         \"provenance\":{{\"uri\":\"file:///big\"}},\"hashes\":{{\"raw_sha256\":\"{hash}\"}},\"raw\":{{\"text\":\""
+    )
+    .unwrap();
+    for _ in 0..mib {
+        f.write_all(&chunk).unwrap();
+    }
+    f.write_all(b"\"}}\n").unwrap();
+    f.flush().unwrap();
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// `host validate` on a file of one 64 MiB envelope checks it in a small multiple of
+/// the line, and on a sparse 2 GiB file (one line of zeros) reports the line too long
+/// and never holds more than the line cap.
+#[test]
+fn validate_reads_huge_lines_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.jsonl");
+    let len = write_big_envelope(&big, 64);
+    let started = Instant::now();
+    let m = measured(host(dir.path()).arg("validate").arg(&big));
+    let took = started.elapsed();
+    assert_eq!(m.code, Some(0), "{}", m.stderr);
+    assert!(m.stderr.contains("1 envelopes, 1 valid, 0 invalid"), "{}", m.stderr);
+    // The line, its canonical `raw`, and the canonicaliser's scratch copy of it.
+    let bound = 4 * len + 64 * MIB;
+    assert!(m.peak_rss < bound, "a {} MiB line took {} MiB", len / MIB, m.peak_rss / MIB);
+    println!("validate, one {} MiB line: peak RSS {} MiB, {took:?}", len / MIB, m.peak_rss / MIB);
+
+    let sparse = dir.path().join("sparse.jsonl");
+    std::fs::File::create(&sparse).unwrap().set_len(2 << 30).unwrap();
+    let started = Instant::now();
+    let m = measured(host(dir.path()).arg("validate").arg(&sparse));
+    let took = started.elapsed();
+    assert_eq!(m.code, Some(7), "{}", m.stderr);
+    let expected = format!(
+        "{}:1: line 1 is longer than {} bytes (2147483648 bytes); not checked",
+        sparse.display(),
+        host::validate::MAX_LINE
+    );
+    assert!(m.stderr.contains(&expected), "{}", m.stderr);
+    assert!(m.stderr.contains("1 envelopes, 0 valid, 1 invalid"), "{}", m.stderr);
+    let bound = host::validate::MAX_LINE + 64 * MIB;
+    assert!(m.peak_rss < bound, "a sparse 2 GiB file took {} MiB", m.peak_rss / MIB);
+    println!("validate, sparse 2 GiB: peak RSS {} MiB, {took:?}", m.peak_rss / MIB);
+}
+
+/// A million bad lines: the first 100 findings are printed, then one line counting
+/// the rest, and the findings are not all held in memory.
+#[test]
+fn validate_summarises_a_million_bad_lines() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..1_000_000 {
+        writeln!(f, "not json {i}").unwrap();
+    }
+    f.flush().unwrap();
+    drop(f);
+    let started = Instant::now();
+    let m = measured(host(dir.path()).arg("validate").arg(&path));
+    let took = started.elapsed();
+    assert_eq!(m.code, Some(7), "{}", &m.stderr[..m.stderr.len().min(4000)]);
+    let lines: Vec<&str> = m.stderr.lines().collect();
+    assert!(lines.len() <= 103, "{} lines on stderr", lines.len());
+    let p = path.display();
+    assert!(lines[0].starts_with(&format!("{p}:1: not JSON: ")), "{}", lines[0]);
+    assert!(lines[99].starts_with(&format!("{p}:100: not JSON: ")), "{}", lines[99]);
+    assert_eq!(lines[100], format!("{p}: 999900 more findings not shown (only the first 100 are)"));
+    assert_eq!(lines[101], format!("{p}: 1000000 envelopes, 0 valid, 1000000 invalid"));
+    assert_eq!(lines[102], "error: 1000000 of the envelopes are invalid");
+    assert!(m.peak_rss < 64 * MIB, "{} MiB", m.peak_rss / MIB);
+    println!("validate, 1000000 bad lines: {} stderr lines, peak RSS {} MiB, {took:?}", lines.len(), m.peak_rss / MIB);
+}

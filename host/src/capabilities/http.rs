@@ -10,19 +10,22 @@ use std::time::Instant;
 
 use crate::bindings::v1::partner::connector::http::{self, Request, Response};
 use crate::bindings::v1::partner::connector::types::ConnectorError;
-use crate::egress::{Egress, HttpStats};
+use crate::egress::{Egress, HttpStats, RequestLog};
 
 /// The HTTP capability of one run.
 pub struct HttpCap {
     egress: Arc<Egress>,
     /// What this run's requests did.
     pub stats: HttpStats,
+    /// The host's log lines about this run's requests, sampled (the egress is shared
+    /// by all of a connector's runs; this is the run's own).
+    log: RequestLog,
 }
 
 impl HttpCap {
     /// An HTTP capability going through `egress`.
     pub fn new(egress: Arc<Egress>) -> HttpCap {
-        HttpCap { egress, stats: HttpStats::default() }
+        HttpCap { egress, stats: HttpStats::default(), log: RequestLog::default() }
     }
 }
 
@@ -38,6 +41,6 @@ pub struct HttpView<'a> {
 impl http::Host for HttpView<'_> {
     async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, ConnectorError>> {
         let cap = &mut *self.cap;
-        Ok(cap.egress.send(req, self.deadline, &mut cap.stats).await)
+        Ok(cap.egress.send(req, self.deadline, &mut cap.stats, &mut cap.log).await)
     }
 }

@@ -216,10 +216,10 @@ async fn read(
         }
         raw.extend_from_slice(&chunk);
     }
-    let body = match encoding.as_deref() {
-        None | Some("identity") | Some("") => raw,
-        Some("gzip") | Some("x-gzip") => decode(flate2::read::MultiGzDecoder::new(&raw[..]), max, url)?,
-        Some("deflate") => decode(flate2::read::ZlibDecoder::new(&raw[..]), max, url)?,
+    let decoder = match encoding.as_deref() {
+        None | Some("identity") | Some("") => Decoder::Identity,
+        Some("gzip") | Some("x-gzip") => Decoder::Gzip,
+        Some("deflate") => Decoder::Deflate,
         Some(other) => {
             return Err(AttemptError::Failed(
                 Failure::Other,
@@ -227,8 +227,40 @@ async fn read(
             ));
         }
     };
-    let body = crate::secrets::redact_bytes(&body).unwrap_or(body);
+    // Decompressing up to `max` bytes and redacting them can take long: a body
+    // beyond a small one is handled on the blocking pool, off the async workers.
+    let body = if matches!(decoder, Decoder::Identity) && raw.len() <= INLINE_BODY {
+        decoder.finish(raw, max, url)?
+    } else {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || decoder.finish(raw, max, &url))
+            .await
+            .map_err(|e| AttemptError::Failed(Failure::Other, format!("decoding the response body failed: {e}")))??
+    };
     Ok(Answer { status, headers, body })
+}
+
+/// The largest body decoded and redacted on the async worker that read it.
+const INLINE_BODY: usize = 64 << 10;
+
+/// How a response body is encoded.
+#[derive(Clone, Copy)]
+enum Decoder {
+    Identity,
+    Gzip,
+    Deflate,
+}
+
+impl Decoder {
+    /// `raw` decoded (at most `max` bytes) with the host's secrets redacted.
+    fn finish(self, raw: Vec<u8>, max: u64, url: &url::Url) -> Result<Vec<u8>, AttemptError> {
+        let body = match self {
+            Decoder::Identity => raw,
+            Decoder::Gzip => decode(flate2::read::MultiGzDecoder::new(&raw[..]), max, url)?,
+            Decoder::Deflate => decode(flate2::read::ZlibDecoder::new(&raw[..]), max, url)?,
+        };
+        Ok(crate::secrets::redact_bytes(&body).unwrap_or(body))
+    }
 }
 
 /// Decompresses at most `max` bytes; more is an error, never an allocation.

@@ -55,7 +55,8 @@ pub fn read_extra_roots(files: &[String], base: &std::path::Path) -> Result<Vec<
     for (i, file) in files.iter().enumerate() {
         let key = format!("http.ca_files[{i}]");
         let path = base.join(file);
-        let pem = std::fs::read(&path).map_err(|e| (key.clone(), format!("cannot read {}: {e}", path.display())))?;
+        let pem = crate::files::read_bounded(&path, crate::files::MAX_CA_FILE, "a CA file")
+            .map_err(|e| (key.clone(), format!("cannot read {}: {e}", path.display())))?;
         let certificates = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| (key.clone(), format!("{} is not a PEM certificate bundle: {e}", path.display())))?;
         if certificates.is_empty() {

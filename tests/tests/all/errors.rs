@@ -73,6 +73,23 @@ fn a_manifest_with_an_unknown_key() {
 }
 
 #[test]
+fn a_manifest_that_never_ends_or_is_not_text() {
+    // Read with a bound: `/dev/zero` is refused after 1 MiB instead of filling memory.
+    let dir = scratch(&[]);
+    let started = std::time::Instant::now();
+    let out = run(dir.path(), Path::new(PROBE_WASM), &["--manifest", "/dev/zero"]);
+    fails(
+        &out,
+        3,
+        "error: cannot read manifest /dev/zero: it is larger than 1 MiB (1048576 bytes), the most the host reads of a manifest",
+    );
+    assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+    std::fs::write(dir.path().join("bad.toml"), b"name = \"\xff\"\n").unwrap();
+    let out = run(dir.path(), Path::new(PROBE_WASM), &["--manifest", dir.path().join("bad.toml").to_str().unwrap()]);
+    fails(&out, 3, &format!("cannot read manifest {}: it is not UTF-8", dir.path().join("bad.toml").display()));
+}
+
+#[test]
 fn a_manifest_using_an_unset_variable() {
     let dir = scratch(&[("c.toml", "[config]\npath = \"${FEED_ROOT_NOT_SET}/x.jsonl\"\n")]);
     let wasm = place(PROBE_WASM, dir.path(), "c");
@@ -168,7 +185,20 @@ fn validate_names_the_line_and_field_of_each_problem() {
     tampered["raw"]["rating"] = "true".into();
     let mut bad_uri: serde_json::Value = serde_json::from_str(good[2]).unwrap();
     bad_uri["provenance"]["uri"] = "no scheme here".into();
-    let text = format!("{}\n{}\n{}\nnot json\n", good[0], tampered, bad_uri);
+    // A second `raw` after the first, and a raw with a member named twice (which
+    // has no canonical form, so no hash can be checked).
+    let twice = format!("{}, \"raw\": {{}}}}", good[0].trim_end().strip_suffix('}').unwrap());
+    let dup_member = good[0].replacen("\"raw\":{", "\"raw\":{\"a\":1,\"a\":2,", 1);
+    assert_ne!(dup_member, good[0]);
+    // A claimed hash that would clear the screen: quoted escaped.
+    let mut forged_escape: serde_json::Value = serde_json::from_str(good[0]).unwrap();
+    forged_escape["hashes"]["raw_sha256"] = "\u{1b}[2J".into();
+    let mut long_id: serde_json::Value = serde_json::from_str(good[0]).unwrap();
+    long_id["record_id"] = "i".repeat(10_000).into();
+    let text = format!(
+        "{}\n{}\n{}\nnot json\n{twice}\n{dup_member}\n{}\n[1, 2]\n{long_id}\n",
+        good[0], tampered, bad_uri, forged_escape
+    );
     let dir = scratch(&[("e.jsonl", &text)]);
     let path = dir.path().join("e.jsonl");
     let out = output(host(dir.path()).arg("validate").arg(&path));
@@ -177,7 +207,24 @@ fn validate_names_the_line_and_field_of_each_problem() {
     fails(&out, 7, "is not the SHA-256 of raw's canonical JSON");
     fails(&out, 7, &format!("{p}:3: /provenance/uri: \"no scheme here\" does not match"));
     fails(&out, 7, &format!("{p}:4: not JSON"));
-    fails(&out, 7, "4 envelopes, 1 valid, 3 invalid");
+    fails(&out, 7, &format!("{p}:5: /: the member `raw` appears more than once"));
+    fails(&out, 7, &format!("{p}:6: /raw: has no canonical JSON form: duplicate member name `a`"));
+    fails(&out, 7, &format!("{p}:8: /: [1,2] is not of type \"object\""));
+    // The record id is quoted cut (2048 bytes and a count), not in full.
+    fails(&out, 7, &format!("{p}:9: /record_id: \"iiii"));
+    fails(&out, 7, "bytes cut)");
+    let err = stderr(&out);
+    assert!(err.lines().all(|l| l.len() < 2300), "a finding is printed whole:\n{err}");
+    fails(&out, 7, &format!("{p}:7: /hashes/raw_sha256: \\u{{1b}}[2J is not the SHA-256"));
+    assert!(!err.contains('\u{1b}'), "an escape sequence reached the terminal:\n{err}");
+    fails(&out, 7, "9 envelopes, 1 valid, 8 invalid");
+}
+
+#[test]
+fn validate_of_a_file_that_cannot_be_read() {
+    let dir = scratch(&[]);
+    let out = output(host(dir.path()).arg("validate").arg(dir.path().join("missing.jsonl")));
+    fails(&out, 1, &format!("cannot read {}: No such file", dir.path().join("missing.jsonl").display()));
 }
 
 #[test]

@@ -622,6 +622,11 @@ fn a_ca_file_that_is_missing_or_holds_no_certificate_is_a_manifest_error() {
         ("missing.pem", "cannot read"),
         ("empty.pem", "holds no PEM certificate"),
         ("broken.pem", "is not a PEM certificate bundle"),
+        // Read with a bound: a device that never ends is refused after 4 MiB.
+        (
+            "/dev/zero",
+            "cannot read /dev/zero: it is larger than 4 MiB (4194304 bytes), the most the host reads of a CA file",
+        ),
     ] {
         let path = certs.path().join(file).display().to_string();
         let ran = probe(&format!("allow = [\"https://example.org\"]\nca_files = [{}]\n", quote(&path)), &[], &[], &[]);
@@ -629,4 +634,82 @@ fn a_ca_file_that_is_missing_or_holds_no_certificate_is_a_manifest_error() {
         assert!(ran.err.contains("http.ca_files[0]") && ran.err.contains(problem), "{}", ran.err);
         assert!(ran.err.contains(&path), "{}", ran.err);
     }
+}
+
+/// A request too large to look at is refused on its sizes alone, before anything of
+/// it is parsed: a 32 MiB internationalised host name (whose punycode once took the
+/// host 13–18 s) is denied at once, and so are too many or too large headers and a
+/// body over `http.max_body_bytes`. Nothing is sent.
+#[test]
+fn an_oversized_url_headers_or_body_is_denied_before_it_is_parsed() {
+    let up = Upstream::start(|_| Reply::json(200, &json!({})));
+    let url = format!("{}/x", up.origin());
+    // A generous deadline: the run must end far inside it.
+    let http = allow(&up) + "max_body_bytes = 1000\n[limits]\ncall_timeout_ms = 60000\n";
+    let host_bytes = (32usize << 20).to_string();
+    let body = "b".repeat(1001);
+    for (config, message) in [
+        (
+            vec![("host_bytes", host_bytes.as_str())],
+            format!(
+                "HTTP request refused: the URL is {} bytes, longer than the host accepts (8192 bytes): `http://üüü",
+                (32 << 20) + "http://.example/".len()
+            ),
+        ),
+        (
+            vec![("url", url.as_str()), ("header_count", "65")],
+            "HTTP request refused: the request has 65 headers, more than the host accepts (64)".to_string(),
+        ),
+        (
+            vec![("url", url.as_str()), ("header_count", "1"), ("header_bytes", "8193")],
+            "HTTP request refused: the value of header `x-h0` is 8193 bytes, longer than the host accepts (8192 bytes)"
+                .to_string(),
+        ),
+        (
+            vec![("url", url.as_str()), ("method", "POST"), ("body", body.as_str())],
+            "HTTP request refused: the request body is 1001 bytes, larger than http.max_body_bytes (1000 bytes)"
+                .to_string(),
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let ran = probe(&http, &config, &[], &[]);
+        let took = started.elapsed();
+        assert_failed_with(&ran, 4, &message);
+        assert_eq!(ran.report["http"]["denied"], 1);
+        let call_ms = ran.report["error"]["call_ms"].as_f64().unwrap_or(0.0);
+        assert!(call_ms < 5_000.0, "{message}: the call took {call_ms} ms");
+        println!("{:<60} call {call_ms:>6.0} ms, process {took:?}", &message[..60.min(message.len())]);
+    }
+    // At the bounds, the request is made.
+    let ran = probe(&http, &[("url", &url), ("header_count", "64"), ("header_bytes", "8192")], &[], &[]);
+    assert!(ran.out.status.success(), "{}", ran.err);
+    assert_eq!(up.seen().len(), 1, "only the request within the bounds is sent");
+}
+
+/// 100,000 denied requests in one run: the host's log says so in a few lines, and
+/// the run report counts every one.
+#[test]
+fn a_flood_of_denied_requests_is_sampled_in_the_log_and_counted_in_the_report() {
+    let config = [("url", "http://127.0.0.1:9/not-granted"), ("count", "100000"), ("tally", "true")];
+    let started = std::time::Instant::now();
+    let ran = probe("allow = [\"https://example.org\"]\n[limits]\ncall_timeout_ms = 120000\n", &config, &[], &[]);
+    let took = started.elapsed();
+    assert!(ran.out.status.success(), "{}", ran.err);
+    let tally = ran.raws()[0];
+    assert_eq!(tally["errors"], 100_000, "{tally}");
+    assert_eq!(tally["first"]["error"], "denied");
+    let http = &ran.report["http"];
+    assert_eq!(
+        (&http["requests"], &http["denied"], &http["failed"]),
+        (&json!(100_000), &json!(100_000), &json!(100_000))
+    );
+    assert_eq!(http["log_lines_suppressed"], 100_000 - 10);
+    let lines: Vec<&str> = ran.err.lines().collect();
+    let denied = lines.iter().filter(|l| l.contains("denied an HTTP request")).count();
+    assert_eq!(denied, 10, "{}", ran.err);
+    let notes: Vec<&&str> = lines.iter().filter(|l| l.contains("the rest are left out of the log")).collect();
+    assert_eq!(notes.len(), 1, "{}", ran.err);
+    assert!(notes[0].contains("more than 10 denied HTTP requests in this run: the rest are left out of the log and counted in the run report (http.denied)"), "{}", notes[0]);
+    assert!(lines.len() <= 15, "{} lines on stderr:\n{}", lines.len(), ran.err);
+    println!("100000 denied requests: {} stderr lines, {took:?}", lines.len());
 }

@@ -121,9 +121,16 @@ fn misbehave(mode: &str) -> Result<Vec<SourceRecord>, ConnectorError> {
 /// Sends `count` requests as config says (`url`, `method`, `headers` as a JSON array
 /// of `[name, value]`, `body`, `timeout_ms`) and returns one record per response:
 /// status, headers and body as text. The first error ends the page with that error,
-/// so the host's message is what the run reports.
+/// so the host's message is what the run reports. Oversized requests are made here
+/// rather than in the manifest: `host_bytes = N` sends to a host name of N bytes
+/// (`ü`s, which IDNA must punycode), `header_count`/`header_bytes` add that many
+/// headers of that size.
 fn http_requests() -> Result<Vec<SourceRecord>, ConnectorError> {
-    let url = config::get("url").ok_or_else(|| ConnectorError::InvalidConfig("`url` is not set".into()))?;
+    let number = |key: &str| config::get(key).and_then(|v| v.parse::<usize>().ok());
+    let url = match number("host_bytes") {
+        Some(n) => format!("http://{}.example/", "ü".repeat(n / 2)),
+        None => config::get("url").ok_or_else(|| ConnectorError::InvalidConfig("`url` is not set".into()))?,
+    };
     let method = match config::get("method").as_deref().unwrap_or("GET") {
         "POST" => http::Method::Post,
         "PUT" => http::Method::Put,
@@ -133,7 +140,16 @@ fn http_requests() -> Result<Vec<SourceRecord>, ConnectorError> {
     let headers: Vec<(String, String)> = config::get("headers")
         .map(|h| serde_json::from_str(&h).expect("headers: JSON [[name, value]]"))
         .unwrap_or_default();
+    let mut headers = headers;
+    if let Some(n) = number("header_count") {
+        let value = "v".repeat(number("header_bytes").unwrap_or(1));
+        headers.extend((0..n).map(|i| (format!("x-h{i}"), value.clone())));
+    }
     let count = config::get("count").and_then(|c| c.parse().ok()).unwrap_or(1);
+    // With `tally`, errors are only counted: one record at the end says how many
+    // there were and what the first one was (a page holds at most 10,000 records).
+    let tally = config::get("tally").is_some_and(|v| v == "true");
+    let (mut errors, mut first) = (0u64, None);
     // With `keep_going`, an error becomes a record (`{"error": kind, "message": …}`)
     // and the next request is made; `gaps` (JSON array of ms) pauses before each.
     let keep_going = config::get("keep_going").is_some_and(|v| v == "true");
@@ -153,6 +169,11 @@ fn http_requests() -> Result<Vec<SourceRecord>, ConnectorError> {
         });
         let response = match result {
             Ok(r) => r,
+            Err(e) if tally => {
+                errors += 1;
+                first.get_or_insert_with(|| describe(&e));
+                continue;
+            }
             Err(e) if keep_going => {
                 let (kind, message) = describe(&e);
                 out.push(record(&format!("response-{i}"), json!({"error": kind, "message": message}).to_string()));
@@ -167,6 +188,10 @@ fn http_requests() -> Result<Vec<SourceRecord>, ConnectorError> {
             "body_len": response.body.len(),
         });
         out.push(record(&format!("response-{i}"), raw.to_string()));
+    }
+    if tally {
+        let first = first.map(|(kind, message)| json!({"error": kind, "message": message}));
+        out.push(record("tally", json!({"requests": count, "errors": errors, "first": first}).to_string()));
     }
     Ok(out)
 }
