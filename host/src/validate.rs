@@ -217,7 +217,14 @@ impl Checker {
         for (name, value) in &top.members {
             let stand_in = match name.as_str() {
                 "raw" => self.raw(value, &top, problem),
-                "metadata" => metadata(value),
+                "metadata" => {
+                    // The sealer's rules for metadata: the same depth, no repeated names.
+                    self.canon.clear();
+                    if let Err(e) = canonical::canonicalize_str(value.get(), &mut self.canon) {
+                        problem(format!("/metadata: {e}"));
+                    }
+                    metadata(value)
+                }
                 _ => reduce(value, &properties[name.as_str()], &format!("/{name}"), problem),
             };
             small.insert(name.clone(), stand_in);
@@ -506,6 +513,26 @@ mod tests {
         assert_eq!(findings(&twice), ["/: the member `raw` appears more than once"]);
         let dup = line.replacen("\"raw\":{}", "\"raw\":{\"a\":1,\"a\":2}", 1);
         assert!(findings(&dup)[0].starts_with("/raw: has no canonical JSON form: duplicate member name `a`"));
+    }
+
+    #[test]
+    fn applies_the_sealers_depth_rule_to_raw_and_metadata() {
+        let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let at = |depth: usize| {
+            let deep: Value = serde_json::from_str(&nested(depth)).unwrap();
+            let raw = envelope(serde_json::json!({ "a": deep }), |_| {});
+            let meta = envelope(serde_json::json!({}), |e| e["metadata"]["x"] = deep);
+            (findings(&raw), findings(&meta))
+        };
+        // 63 inside one object: the 64 levels the sealer allows.
+        let (raw, meta) = at(63);
+        assert!(raw.is_empty() && meta.is_empty(), "{raw:?} {meta:?}");
+        let (raw, meta) = at(64);
+        assert!(
+            raw[0].starts_with("/raw: has no canonical JSON form: arrays and objects nest deeper than 64"),
+            "{raw:?}"
+        );
+        assert!(meta[0].starts_with("/metadata: arrays and objects nest deeper than 64"), "{meta:?}");
     }
 
     #[test]

@@ -222,18 +222,9 @@ async fn record(State(daemon): Shared, Path((name, id)): Path<(String, String)>)
         ));
     };
     match crate::lookup::get_sealed(&daemon.engine, &v.component, &v.manifest, v.egress.clone(), &id).await {
-        Ok(bytes) => {
-            let envelopes: Vec<Value> = bytes
-                .split(|b| *b == b'\n')
-                .filter(|l| !l.is_empty())
-                .filter_map(|l| serde_json::from_slice(l).ok())
-                .collect();
-            match envelopes.len() {
-                1 => axum::Json(envelopes.into_iter().next().expect("one")).into_response(),
-                _ => axum::Json(Value::Array(envelopes)).into_response(),
-            }
-        }
-        Err(crate::lookup::LookupError::Guest(e)) if e.to_string().contains("not-found") => {
+        // One sealed envelope, as the host wrote it: sent as it is, never parsed again.
+        Ok(line) => ([(axum::http::header::CONTENT_TYPE, "application/json")], line).into_response(),
+        Err(crate::lookup::LookupError::Guest(e)) if e.case() == Some("not-found") => {
             error(StatusCode::NOT_FOUND, e.to_string())
         }
         Err(e) => error(StatusCode::BAD_GATEWAY, e.to_string()),

@@ -206,13 +206,11 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<ServeCo
 /// The text of `path`, refused past `max` bytes: at most `max + 1` bytes are read,
 /// whatever the file is (a device, a pipe, a file still growing).
 fn read_bounded(path: &Path, max: u64) -> Result<String, ConfigError> {
-    use std::io::Read;
     let read_error = |source| ConfigError::Read { path: path.to_path_buf(), source };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path).and_then(|f| f.take(max + 1).read_to_end(&mut bytes)).map_err(read_error)?;
-    if bytes.len() as u64 > max {
-        return Err(ConfigError::TooLarge { path: path.to_path_buf(), max });
-    }
+    let bytes = crate::files::read_bounded(path, max, "a connectors file").map_err(|e| match e.kind() {
+        std::io::ErrorKind::FileTooLarge => ConfigError::TooLarge { path: path.to_path_buf(), max },
+        _ => read_error(e),
+    })?;
     String::from_utf8(bytes).map_err(|e| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
