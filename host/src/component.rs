@@ -107,7 +107,8 @@ pub enum LoadError {
 impl LoadedComponent {
     /// Loads the component at `path` into `engine`.
     pub fn load(engine: &Engine, path: &Path) -> Result<LoadedComponent, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+        let bytes = crate::files::read_bounded(path, crate::files::MAX_COMPONENT, "a component")
+            .map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
         LoadedComponent::from_bytes(engine, path, &bytes)
     }
 

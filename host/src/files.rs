@@ -14,6 +14,13 @@ pub const MAX_MANIFEST: u64 = 1 << 20;
 /// roots in PEM are about 220 KiB.
 pub const MAX_CA_FILE: u64 = 4 << 20;
 
+/// The most bytes of a component the host reads: the example connectors are well
+/// under 1 MiB, and a JavaScript or Python component with its runtime some 30 MiB.
+pub const MAX_COMPONENT: u64 = 256 << 20;
+
+/// The most bytes of an HTTP recording (`--replay`) the host reads.
+pub const MAX_TAPE: u64 = 256 << 20;
+
 /// The contents of `path`, or an error (kind `FileTooLarge`) when it holds more than
 /// `max` bytes; `what` names the kind of file in that error.
 pub fn read_bounded(path: &Path, max: u64, what: &str) -> std::io::Result<Vec<u8>> {

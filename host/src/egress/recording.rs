@@ -209,8 +209,10 @@ pub enum Replayed {
 impl Replay {
     /// Loads the recording at `path`.
     pub fn open(path: &Path) -> Result<Replay, TapeError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| TapeError::Io { path: path.to_path_buf(), source })?;
+        let io = |source| TapeError::Io { path: path.to_path_buf(), source };
+        let bytes = crate::files::read_bounded(path, crate::files::MAX_TAPE, "an HTTP recording").map_err(io)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())))?;
         let mut answers: HashMap<Key, (usize, VecDeque<Recorded>)> = HashMap::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {

@@ -257,9 +257,13 @@ impl Slot {
         let entry = self.entry();
         let env = |var: &str| std::env::var(var).ok();
         let manifest = entry.load_manifest(&daemon.config_path(), &env).map_err(|e| e.to_string())?;
-        let bytes = tokio::fs::read(&entry.component)
-            .await
-            .map_err(|e| format!("cannot read component {}: {e}", entry.component.display()))?;
+        let path = entry.component.clone();
+        let bytes = tokio::task::spawn_blocking(move || {
+            crate::files::read_bounded(&path, crate::files::MAX_COMPONENT, "a component")
+        })
+        .await
+        .map_err(|e| format!("cannot read component {}: {e}", entry.component.display()))?
+        .map_err(|e| format!("cannot read component {}: {e}", entry.component.display()))?;
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
         let old = self.live();
         if let Some(old) = &old

@@ -25,6 +25,23 @@ fn a_missing_component_file() {
 }
 
 #[test]
+fn an_endless_component_file_is_refused_unread() {
+    let dir = scratch(&[]);
+    let out = run(dir.path(), Path::new("/dev/zero"), &[]);
+    fails(
+        &out,
+        3,
+        "error: cannot read component /dev/zero: it is larger than 256 MiB (268435456 bytes), the most the host reads of a component",
+    );
+    let out = run(dir.path(), Path::new(FILE_WASM), &["--replay", "/dev/zero"]);
+    fails(
+        &out,
+        3,
+        "/dev/zero: it is larger than 256 MiB (268435456 bytes), the most the host reads of an HTTP recording",
+    );
+}
+
+#[test]
 fn a_file_that_is_not_webassembly() {
     let dir = scratch(&[("notes.wasm", "hello")]);
     let out = run(dir.path(), &dir.path().join("notes.wasm"), &[]);

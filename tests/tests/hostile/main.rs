@@ -103,6 +103,21 @@ impl Ran {
     }
 }
 
+/// The file connector in a scratch directory, reading `feed` (JSON Lines with an
+/// `id` in each) from its granted `/feeds/f.jsonl`: `file.wasm` beside `file.toml`.
+fn file_connector(feed: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = scratch(&[
+        (
+            "file.toml",
+            "name = \"file\"\nsource = \"feed\"\n[config]\npath = \"/feeds/f.jsonl\"\nid_field = \"id\"\n\
+             record_type = \"claim\"\nsource_instance = \"feed\"\n[[dirs]]\nhost = \"feeds\"\nguest = \"/feeds\"\n",
+        ),
+        ("feeds/f.jsonl", feed),
+    ]);
+    let wasm = place(FILE_WASM, dir.path(), "file");
+    (dir, wasm)
+}
+
 /// `host validate` accepts every line of `file`.
 fn validates(cache: &Path, file: &Path) {
     let out = output(host(cache).arg("validate").arg(file));

@@ -136,15 +136,7 @@ fn with_file_limit(cmd: &mut Command, bytes: u64) -> &mut Command {
 /// The file connector over a feed of `n` records, `--limit 50` records a page.
 fn feed(n: usize) -> (tempfile::TempDir, PathBuf) {
     let lines: String = (0..n).map(|i| format!("{{\"id\":\"r{i:05}\",\"claim\":\"{}\"}}\n", "c".repeat(300))).collect();
-    let dir = scratch(&[
-        (
-            "file.toml",
-            "name = \"file\"\nsource = \"feed\"\n[config]\npath = \"/feeds/f.jsonl\"\nid_field = \"id\"\n\
-             record_type = \"claim\"\nsource_instance = \"feed\"\n[[dirs]]\nhost = \"feeds\"\nguest = \"/feeds\"\n",
-        ),
-        ("feeds/f.jsonl", &lines),
-    ]);
-    let wasm = place(FILE_WASM, dir.path(), "file");
+    let (dir, wasm) = file_connector(&lines);
     // Compile it once, with no limit: the compile cache writes large files.
     let out = output(host(&dir.path().join("c")).arg("inspect").arg(&wasm));
     assert!(out.status.success(), "{}", stderr(&out));

@@ -62,15 +62,7 @@ fn at_the_depth_limit_the_envelope_is_written_and_validates() {
 fn the_file_connector_refuses_one_deep_feed_line_and_reads_the_rest() {
     let deep = format!("{{\"id\":\"deep\",\"x\":{}1{}}}", "[".repeat(126), "]".repeat(126));
     let feed = format!("{{\"id\":\"a\",\"claim\":\"one\"}}\n{deep}\n{{\"id\":\"b\",\"claim\":\"two\"}}\n");
-    let dir = scratch(&[
-        (
-            "file.toml",
-            "name = \"file\"\nsource = \"feed\"\n[config]\npath = \"/feeds/f.jsonl\"\nid_field = \"id\"\n\
-             record_type = \"claim\"\nsource_instance = \"feed\"\n[[dirs]]\nhost = \"feeds\"\nguest = \"/feeds\"\n",
-        ),
-        ("feeds/f.jsonl", &feed),
-    ]);
-    let wasm = place(FILE_WASM, dir.path(), "file");
+    let (dir, wasm) = file_connector(&feed);
     let url = format!("sqlite:{}", dir.path().join("s.db").display());
     for _ in 0..2 {
         let out = output(host(&dir.path().join("c")).arg("run").arg(&wasm).args(["--store", &url]));
