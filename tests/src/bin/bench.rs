@@ -9,7 +9,9 @@
 //! records/s for both and their ratio. Then (3) the same `host run` into a fresh
 //! SQLite store twice, a first run and an unchanged re-run, each pair after a JSONL
 //! run of its own; prints their records/s and their cost relative to the best JSONL
-//! run.
+//! run. Then (4) the same records over loopback HTTP, read by the http-json
+//! connector in pages of 500, to JSON Lines and into a store, against the file
+//! connector's figures.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -184,6 +186,107 @@ fn main() -> anyhow::Result<()> {
     println!("{:<44} {:>12.0} {:>13.2}x", "SQLite store, first run", rate(best_first), cost(best_first));
     println!("{:<44} {:>12.0} {:>13.2}x", "SQLite store, unchanged re-run", rate(best_again), cost(best_again));
     println!("targets: the first store run costs at most 2x the JSONL run; the re-run is faster than the first");
+
+    http_section(&root, &host, dir.path(), &feed, args, (best_host, best_first))
+}
+
+/// (4) The same records served over loopback HTTP, in pages of 500 linked by
+/// `Link: rel="next"` headers, read by the http-json connector, to JSON Lines and
+/// into a fresh store; each against the file connector's best run of the same kind.
+fn http_section(
+    root: &Path,
+    host: &Path,
+    dir: &Path,
+    feed: &Path,
+    args: Args,
+    (file_jsonl, file_store): (Duration, Duration),
+) -> anyhow::Result<()> {
+    use tests::upstream::{Reply, Upstream};
+    const PAGE: usize = 500;
+    let wasm = root.join("guests/http_json.wasm");
+    anyhow::ensure!(wasm.is_file(), "{} is missing: run `just build-guests`", wasm.display());
+    // Each page's body is made once, before the clock starts: the server only copies it.
+    let lines: Vec<String> = BufReader::new(File::open(feed)?).lines().collect::<Result<_, _>>()?;
+    let pages: Vec<Vec<u8>> = lines.chunks(PAGE).map(|c| format!("[{}]", c.join(",")).into_bytes()).collect();
+    let pages = std::sync::Arc::new(pages);
+    let served = pages.clone();
+    let up = Upstream::start(move |seen| {
+        let page: usize = seen
+            .path
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("page="))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1);
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        if page < served.len() {
+            headers.push(("link".into(), format!("</items?page={}&per_page={PAGE}>; rel=\"next\"", page + 1)));
+        }
+        let body = served.get(page - 1).cloned().unwrap_or_else(|| b"[]".to_vec());
+        Reply::Respond { status: 200, headers, body }
+    });
+    let origin = up.origin();
+    let manifest = dir.join("http_json.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "name = \"http-json\"\nsource = \"partner-factchecks\"\n[config]\nbase_url = \"{origin}\"\npath = \"/items\"\n\
+             id_field = \"id\"\nrecord_type = \"claim\"\nsource_instance = \"factcheck.example.org\"\n\
+             last_modified_field = \"updated_at\"\nauthor_field = \"author\"\ntitle_field = \"claim\"\n\
+             pagination = \"link\"\npage_size = \"{PAGE}\"\nper_page_param = \"per_page\"\n\
+             [http]\nallow = [\"{origin}\"]\n[http.rate_limit]\nrequests_per_second = 100000\nburst = 1000\n\
+             [limits]\ncall_timeout_ms = 60000\n"
+        ),
+    )?;
+    let cache = dir.join("cache");
+    let run = |extra: &[&std::ffi::OsStr]| -> anyhow::Result<(Duration, serde_json::Value)> {
+        let report = dir.join("http-report.json");
+        let started = Instant::now();
+        let status = Command::new(host)
+            .env("HOST_CACHE_DIR", &cache)
+            .env("HOST_LOG", "error")
+            .arg("run")
+            .arg(&wasm)
+            .arg("--manifest")
+            .arg(&manifest)
+            .args(["--report".as_ref(), report.as_os_str()])
+            .args(extra)
+            .stderr(std::process::Stdio::null())
+            .status()?;
+        let took = started.elapsed();
+        anyhow::ensure!(status.success(), "host run of http-json failed: {status}");
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+        anyhow::ensure!(report["published"] == args.records, "http-json published {}", report["published"]);
+        Ok((took, report))
+    };
+    let out = dir.join("http.jsonl");
+    run(&["--out".as_ref(), out.as_os_str()])?; // warm the compile cache
+    let (mut best_jsonl, mut best_store) = (Duration::MAX, Duration::MAX);
+    for n in 1..=args.runs {
+        let (jsonl, r) = run(&["--out".as_ref(), out.as_os_str()])?;
+        let url = format!("sqlite:{}", dir.join(format!("http-{n}.db")).display());
+        let (store, _) = run(&["--store".as_ref(), url.as_ref()])?;
+        println!(
+            "http run {n}: JSONL {:>7.1} ms (in guest {:.0} ms, {} requests)   store {:>7.1} ms",
+            ms(jsonl),
+            r["durations_ms"]["guest"].as_f64().unwrap_or(0.0),
+            r["http"]["requests"],
+            ms(store)
+        );
+        best_jsonl = best_jsonl.min(jsonl);
+        best_store = best_store.min(store);
+    }
+    let rate = |d: Duration| args.records as f64 / d.as_secs_f64();
+    println!();
+    println!("{:<44} {:>12} {:>14}", "http-json over loopback (best of runs)", "records/s", "vs file");
+    println!("{:<44} {:>12.0} {:>13.2}x", "JSONL", rate(best_jsonl), rate(best_jsonl) / rate(file_jsonl));
+    println!(
+        "{:<44} {:>12.0} {:>13.2}x",
+        "SQLite store, first run",
+        rate(best_store),
+        rate(best_store) / rate(file_store)
+    );
+    println!("targets: http-json >= 0.5x the file connector's records/s, JSONL and store");
+    println!("(the default rate limit, 10 requests/s, is {} records/s at pages of {PAGE})", 10 * PAGE);
     Ok(())
 }
 
