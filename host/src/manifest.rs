@@ -69,8 +69,9 @@ pub struct Limits {
     pub log_lines_per_second: u32,
     /// Longest guest log line kept, in bytes; longer lines are cut.
     pub log_line_bytes: usize,
-    /// Most bytes of a draft's `raw`, and of its `metadata`; a larger draft is refused
-    /// (a dead letter). It bounds what the host parses and keeps of one record.
+    /// Most bytes of a draft's `raw`, of its `metadata` (as text and in canonical
+    /// form), and of its ids, provenance and ACL tags together; a larger draft is
+    /// refused (a dead letter). It bounds what the host parses and keeps of a record.
     pub max_record_bytes: usize,
     /// Longest cursor a page may return, in bytes; a longer one fails the run.
     pub max_cursor_bytes: usize,

@@ -52,6 +52,8 @@ pub struct Sealer {
     part: Value,
     /// The most bytes a draft's `raw`, and its `metadata`, may have.
     max_record_bytes: usize,
+    /// The longest envelope line written: what `host validate` reads.
+    max_line: u64,
 }
 
 /// The default bound on a draft's `raw` and on its `metadata` (`limits.max_record_bytes`).
@@ -83,6 +85,7 @@ impl Sealer {
             canon: Vec::with_capacity(4096),
             meta: Vec::new(),
             max_record_bytes: MAX_RECORD_BYTES,
+            max_line: crate::validate::MAX_LINE,
             part: json!({
                 "source_instance": "",
                 "record_id": "",
@@ -141,6 +144,7 @@ impl Sealer {
     }
 
     fn seal_unguarded(&mut self, draft: &EnvelopeDraft, out: &mut Vec<u8>) -> Result<[u8; 64], String> {
+        let start = out.len();
         let max = self.max_record_bytes;
         if draft.raw.len() > max {
             return Err(format!("raw is {} bytes, more than limits.max_record_bytes ({max})", draft.raw.len()));
@@ -181,6 +185,17 @@ impl Sealer {
             }
         }
 
+        // The draft's other texts (ids, provenance, ACL tags) are bounded together.
+        let p = &draft.provenance;
+        let others = [&draft.record_id, &draft.source_instance, &p.uri].iter().map(|t| t.len()).sum::<usize>()
+            + [&p.etag, &p.last_modified, &p.author].iter().filter_map(|t| t.as_ref()).map(String::len).sum::<usize>()
+            + draft.acl_tags.iter().map(|t| t.len() + 3).sum::<usize>();
+        if others > max {
+            return Err(format!(
+                "its ids, provenance and ACL tags hold {others} bytes, more than limits.max_record_bytes ({max})"
+            ));
+        }
+
         set_guest_part(&mut self.part, draft, kind, &self.canon);
         let violations = schema::violations_of(schema::draft_part(), &self.part);
         if !violations.is_empty() {
@@ -219,6 +234,15 @@ impl Sealer {
             out.push(b'}');
         }
         out.extend_from_slice(b"}\n");
+        // What the host writes, `host validate` reads: a line it would not read whole
+        // (escaping can make a text six times longer) is refused here instead.
+        let written = out.len() - start;
+        if written as u64 > self.max_line {
+            return Err(format!(
+                "its envelope would be {written} bytes, more than a line `host validate` reads ({} bytes)",
+                self.max_line
+            ));
+        }
         Ok(hash_hex)
     }
 
@@ -435,6 +459,22 @@ mod tests {
         assert_eq!(e.reason, format!("raw is {} bytes, more than limits.max_record_bytes (1024)", numbers.len()));
         let e = sealer(4096).seal_into(&draft("{}", Some(&numbers)), &mut out).unwrap_err();
         assert!(e.reason.starts_with("metadata is 8809 bytes in canonical form"), "{}", e.reason);
+        assert!(out.is_empty(), "a refused draft writes nothing");
+        let mut tagged = draft("{}", None);
+        tagged.acl_tags = (0..300).map(|i| format!("tag-{i}")).collect();
+        let e = sealer(1024).seal_into(&tagged, &mut out).unwrap_err();
+        assert_eq!(
+            e.reason,
+            "its ids, provenance and ACL tags hold 2897 bytes, more than limits.max_record_bytes (1024)"
+        );
+        // Escaping can make a text six times longer than the bound counted.
+        let mut escaped = draft("{}", None);
+        escaped.provenance.author = Some("\u{1}".repeat(1000));
+        let mut short_lines = sealer(4096);
+        short_lines.max_line = 4096;
+        let e = short_lines.seal_into(&escaped, &mut out).unwrap_err();
+        assert!(e.reason.starts_with("its envelope would be 6"), "{}", e.reason);
+        assert!(e.reason.ends_with("bytes, more than a line `host validate` reads (4096 bytes)"), "{}", e.reason);
         assert!(out.is_empty(), "a refused draft writes nothing");
     }
 
