@@ -3,46 +3,138 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Mutex;
 
-use connector_sdk::fetch::{self, Fetched};
-use connector_sdk::http_util::{add_param, link_next, percent_encode, resolve_url};
-use connector_sdk::{ConnectorError, Page, Provenance, SkippedRecord, SourceRecord};
+use connector_sdk::fetch;
+use connector_sdk::host::{info, warn};
+use connector_sdk::http_util::{header, link_next, percent_encode, resolve_url};
+use connector_sdk::{ConnectorError, Provenance, SkippedRecord, SourceRecord};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::config::{Pagination, Settings};
-use crate::cursor::Cursor;
+use crate::config::{CursorFrom, Method, Pagination, Settings};
+use crate::cursor::{Cursor, Position};
 use crate::json::{kind, raw_at, scalar};
+use crate::request::{self, HEADERS, Request};
+use crate::{etags, incremental, signals};
 
-/// The headers of every request. `Authorization` and the like are the host's to add.
-const HEADERS: &[(&str, &str)] = &[("Accept", "application/json"), ("User-Agent", "partner-connector-http-json")];
+/// One item read as a record, with what its envelope draft needs besides.
+pub struct Item {
+    /// The record.
+    pub record: SourceRecord,
+    /// Its `title_field`, for the draft's metadata.
+    pub title: Option<String>,
+}
 
-/// One page of records: the first of a pass when `cursor` is none.
-pub fn list(s: &Settings, cursor: Option<&str>, limit: Option<u32>) -> Result<Page, ConnectorError> {
-    let position = cursor.map(|c| Cursor::parse(c, &s.pagination)).transpose()?;
+/// One page of items.
+pub struct Listed {
+    /// The records, in the source's order.
+    pub items: Vec<Item>,
+    /// The cursor of the next page, none at the end of the pass.
+    pub next_cursor: Option<String>,
+    /// Items that could not be read, and a pass that stopped although the source said there was more.
+    pub skipped: Vec<SkippedRecord>,
+}
+
+/// One page of records: the first of a pass when `cursor` is none. Pages that come
+/// back `304 Not Modified` are passed over within the call, up to the next page
+/// that changed (or the end of the pass).
+pub fn list(s: &Settings, cursor: Option<&str>, limit: Option<u32>) -> Result<Listed, ConnectorError> {
+    let mut position = cursor.map(|c| Cursor::parse(c, &s.pagination)).transpose()?;
+    if position.is_none() && s.incremental.is_some() {
+        incremental::start_pass();
+    }
+    let since = s.incremental.as_ref().and_then(incremental::since);
     let size = s.request_size(limit);
-    let url = request_url(s, position.as_ref(), size);
-    let first_page = position.is_none();
-    let response = match fetch::get(&url, HEADERS, first_page)? {
-        Fetched::NotModified => return Ok(Page { records: Vec::new(), next_cursor: None, skipped: Vec::new() }),
-        Fetched::Fresh(response) => response,
-    };
-    let body = parse_body(&url, &response.body)?;
-    let items = items(s, &url, body)?;
-    check_progress(s, &url, &response.body, items.len())?;
+    let mut not_modified = 0;
+    loop {
+        let page = position.as_ref().map_or(1, |c| c.page);
+        let req = request::build(s, position.as_ref().map(|c| &c.at), size, since.as_ref())?;
+        // A kept page whose next cursor this configuration cannot read is fetched in full.
+        let kept = (s.etag_pages > 0 && s.method == Method::Get)
+            .then(|| etags::kept(&req.url))
+            .flatten()
+            .filter(|k| k.next.as_deref().is_none_or(|n| Cursor::parse(n, &s.pagination).is_ok()));
+        let response = request::send(&req, kept.as_ref().map(|k| k.etag.as_str()))?;
+        let Some(kept) = kept.filter(|_| response.status == 304) else {
+            return fresh(s, position.as_ref(), page, size, &req, response);
+        };
+        not_modified += 1;
+        info(&format!(
+            "page {page} ({}): not modified since the last pass (304); its records are as they were",
+            req.label()
+        ));
+        match kept.next {
+            None => {
+                if s.incremental.is_some() {
+                    incremental::end_pass();
+                }
+                return Ok(Listed { items: Vec::new(), next_cursor: None, skipped: Vec::new() });
+            }
+            // Kept cursors that lead back to a page already passed over would loop.
+            Some(_) if not_modified > s.etag_pages => {
+                return Err(ConnectorError::Other(format!(
+                    "{} pages in a row were not modified, more than config `etag_pages` ({}) keeps: the kept ETags loop",
+                    not_modified, s.etag_pages
+                )));
+            }
+            Some(next) => position = Some(Cursor::parse(&next, &s.pagination)?),
+        }
+    }
+}
 
-    let mut records = Vec::with_capacity(items.len());
+/// The page `req` fetched, read.
+fn fresh(
+    s: &Settings,
+    position: Option<&Cursor>,
+    page: u64,
+    size: u32,
+    req: &Request,
+    response: connector_sdk::host::http::Response,
+) -> Result<Listed, ConnectorError> {
+    let url = &req.url;
+    let body = parse_body(url, &response.body)?;
+    signals::body_error(&s.body_errors, &req.label(), response.status, body)?;
+    let raw_items = items(s, url, body)?;
+    let progress_key = match &req.body {
+        Some(b) => format!("{} {b}", req.label()),
+        None => url.clone(),
+    };
+    check_progress(s, &progress_key, &response.body, raw_items.len())?;
+
+    let mut items = Vec::with_capacity(raw_items.len());
+    let mut marks = Vec::new();
     let mut skipped = Vec::new();
-    for (index, item) in items.iter().enumerate() {
+    for (index, item) in raw_items.iter().enumerate() {
         match record(s, item) {
-            Ok(r) => records.push(r),
+            Ok((item, mark)) => {
+                items.push(item);
+                marks.extend(mark);
+            }
             Err(reason) => skipped.push(SkippedRecord { locator: format!("item {} of {url}", index + 1), reason }),
         }
     }
-    let next = next_cursor(s, position.as_ref(), size, &url, &response.headers, body, items.len())?;
-    if first_page {
-        fetch::remember_etag(&url, &response.headers);
+    let next = next_cursor(s, position.map(|c| &c.at), size, url, &response.headers, body, &raw_items)?
+        .map(|at| Cursor { page: page + 1, at });
+    if next.is_none()
+        && let Some(marker) = signals::ignored_more(s, &response.headers, body)
+    {
+        let reason = format!(
+            "the body says there is more ({marker}) but pagination = {} ignores it: the pass stopped at this page (check the connector's pagination config)",
+            s.pagination_name
+        );
+        warn(&format!("page {page} ({}): {reason}", req.label()));
+        skipped.push(SkippedRecord { locator: format!("page {page}"), reason });
     }
-    Ok(Page { records, next_cursor: next.map(|c| c.encode()), skipped })
+    if s.incremental.is_some() {
+        incremental::observe(marks.iter());
+        if next.is_none() {
+            incremental::end_pass();
+        }
+    }
+    let next = next.map(|c| c.encode());
+    if s.etag_pages > 0 && s.method == Method::Get {
+        etags::remember(url, header(&response.headers, "etag"), next.clone(), s.etag_pages);
+    }
+    Ok(Listed { items, next_cursor: next, skipped })
 }
 
 /// The record with id `id`, from config `record_path`.
@@ -55,44 +147,15 @@ pub fn get(s: &Settings, id: &str) -> Result<SourceRecord, ConnectorError> {
     })?;
     let response = fetch::get_fresh(&url, HEADERS)?;
     let body = parse_body(&url, &response.body)?;
+    signals::body_error(&s.body_errors, &format!("GET {url}"), response.status, body)?;
     let item = raw_at(body, &s.record_pointer)
         .map_err(|e| ConnectorError::Parse(format!("response from {url} is not JSON: {e}")))?
         .ok_or_else(|| {
             ConnectorError::Parse(format!("response from {url} has nothing at `record_pointer` `{}`", s.record_pointer))
         })?;
-    record(s, item).map_err(|reason| ConnectorError::Parse(format!("response from {url}: {reason}")))
-}
-
-/// The URL of the page at `position` (the first page when none).
-fn request_url(s: &Settings, position: Option<&Cursor>, size: u32) -> String {
-    let per_page = |url: String| match &s.per_page_param {
-        Some(param) => add_param(&url, param, &size.to_string()),
-        None => url,
-    };
-    match (&s.pagination, position) {
-        (_, Some(Cursor::Link(url))) => url.clone(),
-        (Pagination::Cursor { param, .. }, Some(Cursor::Token(value))) => {
-            add_param(&per_page(s.list_url.clone()), param, value)
-        }
-        (Pagination::Page { param, start }, position) => {
-            let n = match position {
-                Some(Cursor::Page(n)) => *n,
-                _ => *start,
-            };
-            per_page(add_param(&s.list_url, param, &n.to_string()))
-        }
-        (Pagination::Offset { offset_param, limit_param }, position) => {
-            let offset = match position {
-                Some(Cursor::Offset(n)) => *n,
-                _ => 0,
-            };
-            let url = add_param(&s.list_url, offset_param, &offset.to_string());
-            add_param(&url, limit_param, &size.to_string())
-        }
-        // The first page of `none`, `link` and `cursor`: `Cursor::parse` lets no other
-        // cursor through for these modes.
-        _ => per_page(s.list_url.clone()),
-    }
+    record(s, item)
+        .map(|(item, _)| item.record)
+        .map_err(|reason| ConnectorError::Parse(format!("response from {url}: {reason}")))
 }
 
 /// The response body as a JSON document, still as text.
@@ -129,8 +192,9 @@ fn items<'a>(s: &Settings, url: &str, body: &'a RawValue) -> Result<Vec<&'a RawV
     }
 }
 
-/// Turns one item into a record, or says why it cannot be one.
-fn record(s: &Settings, item: &RawValue) -> Result<SourceRecord, String> {
+/// Turns one item into a record (parsed once: its title and its incremental mark are
+/// read here too), or says why it cannot be one.
+fn record(s: &Settings, item: &RawValue) -> Result<(Item, Option<Value>), String> {
     let value: Value = serde_json::from_str(item.get()).map_err(|e| format!("not JSON: {e}"))?;
     if !value.is_object() {
         return Err(format!("not a JSON object but {}", kind(&value)));
@@ -147,16 +211,18 @@ fn record(s: &Settings, item: &RawValue) -> Result<SourceRecord, String> {
         .map(|u| resolve_url(&s.list_url, &u))
         .or_else(|| record_url(s, &id))
         .unwrap_or_else(|| format!("{}#{}", s.list_url, percent_encode(&id)));
-    Ok(SourceRecord {
+    let mark = s.incremental.as_ref().and_then(|i| i.field.get(&value)).cloned();
+    let record = SourceRecord {
         raw: item.get().to_string(),
         provenance: Provenance {
             uri,
-            etag: None,
+            etag: text(&s.etag_field),
             last_modified: text(&s.last_modified_field),
             author: text(&s.author_field),
         },
         id,
-    })
+    };
+    Ok((Item { record, title: text(&s.title_field) }, mark))
 }
 
 /// The URL of record `id`, if config `record_path` is set.
@@ -165,52 +231,99 @@ fn record_url(s: &Settings, id: &str) -> Option<String> {
     Some(format!("{}/{}", s.base_url, path.trim_start_matches('/')))
 }
 
-/// The cursor of the page after this one, if there is one.
+/// The position of the page after this one, if there is one.
 fn next_cursor(
     s: &Settings,
-    position: Option<&Cursor>,
+    position: Option<&Position>,
     size: u32,
     url: &str,
     headers: &[(String, String)],
     body: &RawValue,
-    count: usize,
-) -> Result<Option<Cursor>, ConnectorError> {
-    let count = count as u64;
+    items: &[&RawValue],
+) -> Result<Option<Position>, ConnectorError> {
+    let count = items.len() as u64;
+    let parse = |e: serde_json::Error| ConnectorError::Parse(format!("response from {url} is not JSON: {e}"));
+    let at = |pointer: &str| -> Result<Option<Value>, ConnectorError> {
+        raw_at(body, pointer)
+            .map_err(parse)?
+            .map(|raw| serde_json::from_str::<Value>(raw.get()).map_err(parse))
+            .transpose()
+    };
     Ok(match &s.pagination {
         Pagination::None => None,
-        Pagination::Link => link_next(headers).map(|next| Cursor::Link(resolve_url(url, &next))),
-        Pagination::Cursor { pointer, .. } => {
-            let parse = |e: serde_json::Error| ConnectorError::Parse(format!("response from {url} is not JSON: {e}"));
-            match raw_at(body, pointer).map_err(parse)? {
+        Pagination::Link => link_next(headers).map(|next| Position::Link(resolve_url(url, &next))),
+        Pagination::NextUrl { pointer } => {
+            let link = match at(pointer)? {
+                None | Some(Value::Null) => None,
+                Some(Value::String(u)) => Some(u),
+                // JSON:API and HAL may write a link as `{"href": "..."}`.
+                Some(Value::Object(o)) if o.get("href").is_some_and(|h| h.is_string() || h.is_null()) => {
+                    o.get("href").and_then(Value::as_str).map(String::from)
+                }
+                Some(v) => {
+                    return Err(ConnectorError::Parse(format!(
+                        "response from {url}: the next URL at `next_url_pointer` `{pointer}` is {}, not a URL",
+                        kind(&v)
+                    )));
+                }
+            };
+            match link.map(|l| l.trim().to_string()).filter(|l| !l.is_empty()) {
                 None => None,
-                Some(raw) => match serde_json::from_str::<Value>(raw.get()).map_err(parse)? {
-                    Value::Null => None,
-                    Value::String(v) if v.is_empty() => None,
-                    v => Some(Cursor::Token(scalar(&v).ok_or_else(|| {
-                        ConnectorError::Parse(format!(
-                            "response from {url}: the next cursor at `cursor_pointer` `{pointer}` is {}, not a string or number",
-                            kind(&v)
-                        ))
-                    })?)),
-                },
+                Some(l) => {
+                    let next = resolve_url(url, &l);
+                    if !(next.starts_with("http://") || next.starts_with("https://")) {
+                        return Err(ConnectorError::Parse(format!(
+                            "response from {url}: the next URL at `next_url_pointer` `{pointer}` is `{l}`, not an http(s) URL"
+                        )));
+                    }
+                    Some(Position::Url(next))
+                }
+            }
+        }
+        Pagination::Cursor { from, param, more } => {
+            let says_more = match more {
+                None => true,
+                Some(p) => at(p)? == Some(Value::Bool(true)),
+            };
+            let (value, place) = match from {
+                CursorFrom::Body(pointer) => (at(pointer)?, format!("`cursor_pointer` `{pointer}`")),
+                CursorFrom::LastItem(field) => {
+                    let last = match items.last() {
+                        Some(raw) => serde_json::from_str::<Value>(raw.get()).map_err(parse)?,
+                        None => Value::Null,
+                    };
+                    (field.get(&last).cloned(), format!("`{}` of the last item", field.as_str()))
+                }
+            };
+            match value {
+                _ if !says_more => None,
+                None | Some(Value::Null) => None,
+                Some(Value::String(v)) if v.is_empty() => None,
+                Some(v) if param.is_some() && scalar(&v).is_none() => {
+                    return Err(ConnectorError::Parse(format!(
+                        "response from {url}: the next cursor at {place} is {}, not a string or number",
+                        kind(&v)
+                    )));
+                }
+                Some(v) => Some(Position::Token(v)),
             }
         }
         Pagination::Page { start, .. } => {
             // Without a page length sent or configured, only an empty page ends the pass.
             let expected = if s.per_page_param.is_some() { Some(size) } else { s.page_size };
             let current = match position {
-                Some(Cursor::Page(n)) => *n,
+                Some(Position::Page(n)) => *n,
                 _ => *start,
             };
             let short = expected.is_some_and(|e| count < u64::from(e));
-            (count > 0 && !short).then(|| Cursor::Page(current + 1))
+            (count > 0 && !short).then(|| Position::Page(current + 1))
         }
         Pagination::Offset { .. } => {
             let current = match position {
-                Some(Cursor::Offset(n)) => *n,
+                Some(Position::Offset(n)) => *n,
                 _ => 0,
             };
-            (count > 0 && count >= u64::from(size)).then(|| Cursor::Offset(current + count))
+            (count > 0 && count >= u64::from(size)).then(|| Position::Offset(current + count))
         }
     })
 }
@@ -246,6 +359,7 @@ fn check_progress(s: &Settings, url: &str, body: &[u8], count: usize) -> Result<
 #[cfg(test)]
 mod tests {
     use connector_sdk::settings::from_pairs;
+    use serde_json::json;
 
     use super::*;
 
@@ -259,81 +373,135 @@ mod tests {
         serde_json::from_str(text).unwrap()
     }
 
+    /// The next position after a page of `count` items `{"id": n}` and `body`, as
+    /// `Cursor` text (page 2).
     fn next(
         s: &Settings,
-        position: Option<&Cursor>,
+        position: Option<&Position>,
         headers: &[(&str, &str)],
         body: &str,
         count: usize,
     ) -> Option<String> {
-        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let url = request_url(s, position, 2);
-        next_cursor(s, position, 2, &url, &headers, raw(body), count).unwrap().map(|c| c.encode())
+        next_err(s, position, headers, body, count).unwrap()
     }
 
-    #[test]
-    fn request_urls_by_mode() {
-        let s = settings(&[("query", "a=1"), ("per_page_param", "per_page")]);
-        assert_eq!(request_url(&s, None, 50), "http://127.0.0.1:8089/items?a=1&per_page=50");
-        let link = Cursor::Link("http://127.0.0.1:8089/items?after=x".into());
-        assert_eq!(request_url(&s, Some(&link), 50), "http://127.0.0.1:8089/items?after=x");
-
-        let s = settings(&[("pagination", "cursor"), ("cursor_pointer", "/next"), ("cursor_param", "after")]);
-        assert_eq!(request_url(&s, None, 50), "http://127.0.0.1:8089/items");
-        let c = Cursor::Token("a b/c".into());
-        assert_eq!(request_url(&s, Some(&c), 50), "http://127.0.0.1:8089/items?after=a%20b%2Fc");
-
-        let s = settings(&[("pagination", "page"), ("per_page_param", "size")]);
-        assert_eq!(request_url(&s, None, 50), "http://127.0.0.1:8089/items?page=1&size=50");
-        assert_eq!(request_url(&s, Some(&Cursor::Page(3)), 50), "http://127.0.0.1:8089/items?page=3&size=50");
-
-        let s = settings(&[("pagination", "offset"), ("offset_param", "skip"), ("limit_param", "take")]);
-        assert_eq!(request_url(&s, None, 50), "http://127.0.0.1:8089/items?skip=0&take=50");
-        assert_eq!(request_url(&s, Some(&Cursor::Offset(100)), 50), "http://127.0.0.1:8089/items?skip=100&take=50");
-
-        let s = settings(&[("pagination", "none")]);
-        assert_eq!(request_url(&s, None, 50), "http://127.0.0.1:8089/items");
+    fn next_err(
+        s: &Settings,
+        position: Option<&Position>,
+        headers: &[(&str, &str)],
+        body: &str,
+        count: usize,
+    ) -> Result<Option<String>, ConnectorError> {
+        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let url = request::build(s, position, 2, None).unwrap().url;
+        let texts: Vec<String> = (1..=count).map(|n| format!(r#"{{"id": {n}, "sort": [{n}, "x"]}}"#)).collect();
+        let items: Vec<&RawValue> = texts.iter().map(|t| raw(t)).collect();
+        Ok(next_cursor(s, position, 2, &url, &headers, raw(body), &items)?.map(|at| Cursor { page: 2, at }.encode()))
     }
 
     #[test]
     fn next_cursors_by_mode() {
         let s = settings(&[]);
         let link = [("link", "</items?page=2>; rel=\"next\"")];
-        assert_eq!(next(&s, None, &link, "[]", 0).as_deref(), Some("v1:link:http://127.0.0.1:8089/items?page=2"));
+        assert_eq!(next(&s, None, &link, "[]", 0).as_deref(), Some("v2:2:link:http://127.0.0.1:8089/items?page=2"));
         assert_eq!(next(&s, None, &[("link", "</items?page=1>; rel=prev")], "[]", 2), None);
         assert_eq!(next(&s, None, &[], "[]", 2), None);
 
         let s = settings(&[("pagination", "cursor"), ("cursor_pointer", "/meta/next"), ("cursor_param", "after")]);
-        assert_eq!(next(&s, None, &[], r#"{"meta":{"next":"abc"}}"#, 2).as_deref(), Some("v1:cursor:abc"));
-        assert_eq!(next(&s, None, &[], r#"{"meta":{"next":42}}"#, 2).as_deref(), Some("v1:cursor:42"));
+        assert_eq!(next(&s, None, &[], r#"{"meta":{"next":"abc"}}"#, 2).as_deref(), Some("v2:2:cursor:\"abc\""));
+        assert_eq!(next(&s, None, &[], r#"{"meta":{"next":42}}"#, 2).as_deref(), Some("v2:2:cursor:42"));
         assert_eq!(next(&s, None, &[], r#"{"meta":{"next":null}}"#, 2), None);
         assert_eq!(next(&s, None, &[], r#"{"meta":{"next":""}}"#, 2), None);
         assert_eq!(next(&s, None, &[], r#"{"meta":{}}"#, 2), None);
-        let err = next_cursor(&s, None, 2, "u", &[], raw(r#"{"meta":{"next":[1]}}"#), 2).unwrap_err();
+        let err = next_err(&s, None, &[], r#"{"meta":{"next":[1]}}"#, 2).unwrap_err();
         assert!(matches!(err, ConnectorError::Parse(m) if m.contains("is an array, not a string or number")));
 
         // Page length sent (2): a short page ends the pass.
         let s = settings(&[("pagination", "page"), ("per_page_param", "size")]);
-        assert_eq!(next(&s, None, &[], "[]", 2).as_deref(), Some("v1:page:2"));
-        assert_eq!(next(&s, Some(&Cursor::Page(2)), &[], "[]", 2).as_deref(), Some("v1:page:3"));
-        assert_eq!(next(&s, Some(&Cursor::Page(2)), &[], "[]", 1), None);
-        assert_eq!(next(&s, Some(&Cursor::Page(2)), &[], "[]", 0), None);
+        assert_eq!(next(&s, None, &[], "[]", 2).as_deref(), Some("v2:2:page:2"));
+        assert_eq!(next(&s, Some(&Position::Page(2)), &[], "[]", 2).as_deref(), Some("v2:2:page:3"));
+        assert_eq!(next(&s, Some(&Position::Page(2)), &[], "[]", 1), None);
+        assert_eq!(next(&s, Some(&Position::Page(2)), &[], "[]", 0), None);
         // Page length unknown: only an empty page ends it.
         let s = settings(&[("pagination", "page"), ("start_page", "0")]);
-        assert_eq!(next(&s, None, &[], "[]", 1).as_deref(), Some("v1:page:1"));
+        assert_eq!(next(&s, None, &[], "[]", 1).as_deref(), Some("v2:2:page:1"));
         assert_eq!(next(&s, None, &[], "[]", 0), None);
         // Page length configured but not sent: the source's own length.
         let s = settings(&[("pagination", "page"), ("page_size", "30")]);
         assert_eq!(next(&s, None, &[], "[]", 29), None);
-        assert_eq!(next(&s, None, &[], "[]", 30).as_deref(), Some("v1:page:2"));
+        assert_eq!(next(&s, None, &[], "[]", 30).as_deref(), Some("v2:2:page:2"));
 
         let s = settings(&[("pagination", "offset")]);
-        assert_eq!(next(&s, None, &[], "[]", 2).as_deref(), Some("v1:offset:2"));
-        assert_eq!(next(&s, Some(&Cursor::Offset(4)), &[], "[]", 2).as_deref(), Some("v1:offset:6"));
-        assert_eq!(next(&s, Some(&Cursor::Offset(4)), &[], "[]", 1), None);
+        assert_eq!(next(&s, None, &[], "[]", 2).as_deref(), Some("v2:2:offset:2"));
+        assert_eq!(next(&s, Some(&Position::Offset(4)), &[], "[]", 2).as_deref(), Some("v2:2:offset:6"));
+        assert_eq!(next(&s, Some(&Position::Offset(4)), &[], "[]", 1), None);
 
         let s = settings(&[("pagination", "none")]);
         assert_eq!(next(&s, None, &[("link", "</x>; rel=next")], "[]", 2), None);
+    }
+
+    #[test]
+    fn next_urls_in_the_body_resolve_against_the_page_fetched() {
+        let s = settings(&[("pagination", "next_url"), ("next_url_pointer", "/@odata.nextLink")]);
+        let body = r#"{"value": [], "@odata.nextLink": "https://h.test/_api/web/lists/items?$skiptoken=Paged%3DTRUE%26p_ID%3D2"}"#;
+        assert_eq!(
+            next(&s, None, &[], body, 0).as_deref(),
+            Some("v2:2:url:https://h.test/_api/web/lists/items?$skiptoken=Paged%3DTRUE%26p_ID%3D2")
+        );
+        let current = Position::Url("http://127.0.0.1:8089/api/items?$skiptoken=1".into());
+        assert_eq!(
+            next(&s, Some(&current), &[], r#"{"@odata.nextLink": "items?$skiptoken=2"}"#, 0).as_deref(),
+            Some("v2:2:url:http://127.0.0.1:8089/api/items?$skiptoken=2")
+        );
+        assert_eq!(next(&s, None, &[], r#"{"value": []}"#, 0), None);
+        assert_eq!(next(&s, None, &[], r#"{"@odata.nextLink": null}"#, 0), None);
+        assert_eq!(next(&s, None, &[], r#"{"@odata.nextLink": " "}"#, 0), None);
+        let err = next_err(&s, None, &[], r#"{"@odata.nextLink": 3}"#, 0).unwrap_err();
+        assert!(
+            matches!(err, ConnectorError::Parse(m) if m.ends_with("`next_url_pointer` `/@odata.nextLink` is a number, not a URL"))
+        );
+        let err = next_err(&s, None, &[], r#"{"@odata.nextLink": "mailto:x@y"}"#, 0).unwrap_err();
+        assert!(matches!(err, ConnectorError::Parse(m) if m.contains("not an http(s) URL")), "scheme checked");
+
+        let hal = settings(&[("pagination", "next_url"), ("next_url_pointer", "/links/next")]);
+        assert_eq!(
+            next(&hal, None, &[], r#"{"links": {"next": {"href": "/items?page[number]=2"}}}"#, 0).as_deref(),
+            Some("v2:2:url:http://127.0.0.1:8089/items?page[number]=2")
+        );
+        assert_eq!(next(&hal, None, &[], r#"{"links": {"next": {"href": null}}}"#, 0), None);
+    }
+
+    #[test]
+    fn has_more_and_the_last_items_field() {
+        let s = settings(&[("pagination", "has_more"), ("last_id_param", "starting_after")]);
+        assert_eq!(next(&s, None, &[], r#"{"has_more": true}"#, 3).as_deref(), Some("v2:2:cursor:3"));
+        assert_eq!(next(&s, None, &[], r#"{"has_more": false}"#, 3), None);
+        assert_eq!(next(&s, None, &[], r#"{}"#, 3), None);
+        assert_eq!(next(&s, None, &[], r#"{"has_more": true}"#, 0), None, "an empty page has no last id");
+
+        // Elasticsearch: `search_after` is the last hit's `sort`, any JSON, in the body.
+        let es = settings(&[
+            ("method", "POST"),
+            ("pagination", "cursor"),
+            ("cursor_field", "sort"),
+            ("body_template", r#"{"size": "$page_size", "search_after": "$cursor"}"#),
+        ]);
+        assert_eq!(next(&es, None, &[], r#"{}"#, 2).as_deref(), Some("v2:2:cursor:[2,\"x\"]"));
+        assert_eq!(next(&es, None, &[], r#"{}"#, 0), None);
+
+        // GraphQL: the cursor until `hasNextPage` is false.
+        let gql = settings(&[
+            ("method", "POST"),
+            ("pagination", "cursor"),
+            ("cursor_pointer", "/data/items/pageInfo/endCursor"),
+            ("has_more_pointer", "/data/items/pageInfo/hasNextPage"),
+            ("body_template", r#"{"query": "q", "variables": {"after": "$cursor"}}"#),
+        ]);
+        let body = |more: bool| {
+            format!(r#"{{"data": {{"items": {{"pageInfo": {{"endCursor": "Y3I6Mg==", "hasNextPage": {more}}}}}}}}}"#)
+        };
+        assert_eq!(next(&gql, None, &[], &body(true), 2).as_deref(), Some("v2:2:cursor:\"Y3I6Mg==\""));
+        assert_eq!(next(&gql, None, &[], &body(false), 2), None);
     }
 
     #[test]
@@ -373,27 +541,33 @@ mod tests {
             ("last_modified_field", "updated"),
             ("author_field", "/by/name"),
             ("record_path", "/items/{id}"),
+            ("title_field", "title"),
+            ("etag_field", "@odata.etag"),
+            ("incremental_field", "updated"),
+            ("incremental_param", "since"),
         ]);
-        let item = r#"{"meta": {"id": 12}, "updated": "2024-01-02T03:04:05Z", "by": {"name": "ada"},  "x": 1.50}"#;
-        let r = record(&s, raw(item)).unwrap();
+        let item = r#"{"meta": {"id": 12}, "updated": "2024-01-02T03:04:05Z", "by": {"name": "ada"},  "x": 1.50, "title": "T", "@odata.etag": "\"4\""}"#;
+        let (Item { record: r, title }, mark) = record(&s, raw(item)).unwrap();
         assert_eq!(r.id, "12");
         assert_eq!(r.raw, item);
         assert_eq!(r.provenance.uri, "http://127.0.0.1:8089/items/12");
         assert_eq!(r.provenance.last_modified.as_deref(), Some("2024-01-02T03:04:05Z"));
         assert_eq!(r.provenance.author.as_deref(), Some("ada"));
+        assert_eq!(r.provenance.etag.as_deref(), Some("\"4\""));
+        assert_eq!(title.as_deref(), Some("T"));
+        assert_eq!(mark, Some(json!("2024-01-02T03:04:05Z")));
 
         let s = settings(&[("url_field", "href")]);
-        let r = record(&s, raw(r#"{"id": "a/b", "href": "https://site.test/a"}"#)).unwrap();
-        assert_eq!(r.provenance.uri, "https://site.test/a");
-        let r = record(&s, raw(r#"{"id": 1, "href": "/items/1"}"#)).unwrap();
-        assert_eq!(r.provenance.uri, "http://127.0.0.1:8089/items/1");
-        let r = record(&s, raw(r#"{"id": "a/b"}"#)).unwrap();
-        assert_eq!(r.provenance.uri, "http://127.0.0.1:8089/items#a%2Fb");
+        let uri = |item: &str| record(&s, raw(item)).unwrap().0.record.provenance.uri;
+        assert_eq!(uri(r#"{"id": "a/b", "href": "https://site.test/a"}"#), "https://site.test/a");
+        assert_eq!(uri(r#"{"id": 1, "href": "/items/1"}"#), "http://127.0.0.1:8089/items/1");
+        assert_eq!(uri(r#"{"id": "a/b"}"#), "http://127.0.0.1:8089/items#a%2Fb");
 
-        assert_eq!(record(&s, raw("[1]")).unwrap_err(), "not a JSON object but an array");
-        assert_eq!(record(&s, raw(r#"{"name": "x"}"#)).unwrap_err(), "no `id` field with a non-empty string or number");
-        assert_eq!(record(&s, raw(r#"{"id": ""}"#)).unwrap_err(), "no `id` field with a non-empty string or number");
-        assert_eq!(record(&s, raw(r#"{"id": true}"#)).unwrap_err(), "no `id` field with a non-empty string or number");
+        let err = |item: &str| record(&s, raw(item)).err().unwrap();
+        assert_eq!(err("[1]"), "not a JSON object but an array");
+        assert_eq!(err(r#"{"name": "x"}"#), "no `id` field with a non-empty string or number");
+        assert_eq!(err(r#"{"id": ""}"#), "no `id` field with a non-empty string or number");
+        assert_eq!(err(r#"{"id": true}"#), "no `id` field with a non-empty string or number");
     }
 
     #[test]
