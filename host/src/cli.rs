@@ -193,9 +193,13 @@ impl ConnectorArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub connector: ConnectorArgs,
-    /// Write envelopes to FILE instead of standard output.
+    /// Write envelopes to FILE instead of standard output. With --store, only those
+    /// new or changed in the store (what its queue publishes), unless --out-all.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// With --store and --out, write every sealed envelope to --out, unchanged ones too.
+    #[arg(long, requires_all = ["out", "store"])]
+    pub out_all: bool,
     /// Write the run report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -411,7 +415,8 @@ async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliErr
         ..RunOptions::default()
     }
     .with_progress_if_terminal();
-    let report = ingest::run_into(&engine, &component, &manifest, &options, ingest::Output { jsonl, store }).await;
+    let output = ingest::Output { jsonl, store, jsonl_all: args.out_all };
+    let report = ingest::run_into(&engine, &component, &manifest, &options, output).await;
     eprintln!("{}", report.summary());
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report).expect("a report serialises");

@@ -6,6 +6,8 @@
 //! written whole or not at all; a call that fails emits nothing of its page, and the
 //! report's `next_cursor` is where a later run resumes.
 
+mod repeats;
+
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -55,10 +57,13 @@ impl RunOptions {
 
 /// Where a run's envelopes go: JSON Lines, the store, or both.
 pub struct Output {
-    /// Every sealed envelope as JSON Lines.
+    /// Envelopes as JSON Lines: every sealed one without a store; with one, only
+    /// those new or changed in it (what the queue publishes), unless `jsonl_all`.
     pub jsonl: Option<JsonlSink>,
     /// The store: changed envelopes upserted and queued, cursor and state kept.
     pub store: Option<Store>,
+    /// With a store, write every sealed envelope to `jsonl`, unchanged ones too.
+    pub jsonl_all: bool,
 }
 
 struct PageMsg {
@@ -80,6 +85,8 @@ struct SealStats {
     unchanged: u64,
     deduplicated: u64,
     dead_lettered: u64,
+    /// Drafts not kept because their record id repeats in the run ([`repeats`]).
+    repeated: u64,
     problems: Vec<Problem>,
     seal: Duration,
     write: Duration,
@@ -92,6 +99,7 @@ struct SealStats {
     /// The log lines of refused and skipped records: the first few, then a count.
     rejected_lines: Sampler,
     skipped_lines: Sampler,
+    repeated_lines: Sampler,
 }
 
 /// Runs `component` once under `manifest`, writing envelopes to `sink`, and reports.
@@ -103,7 +111,7 @@ pub async fn run(
     options: &RunOptions,
     sink: JsonlSink,
 ) -> RunReport {
-    run_into(engine, component, manifest, options, Output { jsonl: Some(sink), store: None }).await
+    run_into(engine, component, manifest, options, Output { jsonl: Some(sink), store: None, jsonl_all: true }).await
 }
 
 /// Runs `component` once under `manifest` into `output`, and reports. With a store,
@@ -147,6 +155,7 @@ pub async fn run_into(
     let progress = options.progress;
     let target = Target {
         jsonl: output.jsonl,
+        jsonl_all: output.jsonl_all,
         store: output.store,
         connector: manifest.name.clone(),
         source: manifest.source.clone(),
@@ -271,7 +280,11 @@ pub async fn run_into(
     if error.is_none() {
         error = stats.write_error.take();
     }
-    for (sampler, what) in [(&stats.rejected_lines, "rejected"), (&stats.skipped_lines, "skipped")] {
+    for (sampler, what) in [
+        (&stats.rejected_lines, "rejected"),
+        (&stats.skipped_lines, "skipped"),
+        (&stats.repeated_lines, "repeated"),
+    ] {
         if sampler.suppressed() > 0 {
             tracing::warn!(connector = %manifest.name, "{} more {what} records were not logged; the report counts all {}",
                 sampler.suppressed(), sampler.seen());
@@ -301,6 +314,7 @@ pub async fn run_into(
         skipped_unchanged: stats.unchanged,
         deduplicated: stats.deduplicated,
         dead_lettered: stats.dead_lettered,
+        repeated: stats.repeated,
         store: store.as_ref().map(|s| s.url().to_string()),
         next_cursor,
         durations_ms: Durations {
@@ -396,6 +410,7 @@ async fn run_events(
 /// Where the sealer thread puts each page.
 struct Target {
     jsonl: Option<JsonlSink>,
+    jsonl_all: bool,
     store: Option<Store>,
     connector: String,
     source: String,
@@ -433,10 +448,11 @@ fn seal_pages(
     progress: bool,
     max_record_bytes: usize,
 ) -> SealStats {
-    let Target { mut jsonl, store, connector, source, digest, runtime } = target;
+    let Target { mut jsonl, jsonl_all, store, connector, source, digest, runtime } = target;
+    let connector_name = connector.clone();
     let committer = store.map(|store| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<SealedPage>(1);
-        let sink = jsonl.take();
+        let sink = jsonl.take().map(|sink| (sink, jsonl_all));
         let names = Names { connector, source, digest };
         let thread = std::thread::Builder::new()
             .name("committer".into())
@@ -448,6 +464,7 @@ fn seal_pages(
     let mut buf = Vec::with_capacity(1 << 20);
     let mut sealed: Vec<Sealed> = Vec::new();
     let mut ids = String::new();
+    let mut run_ids = repeats::RunIds::default();
     let started = Instant::now();
     let mut shown = Instant::now();
     let (mut pages, mut records) = (0u64, 0u64);
@@ -473,13 +490,30 @@ fn seal_pages(
             }
         }
         let half = page.drafts.len() / 2;
-        for (i, draft) in page.drafts.iter().enumerate() {
+        let repeats = run_ids.choose(page.drafts.iter().map(|d| d.record_id.as_str()));
+        for (i, (draft, repeat)) in page.drafts.iter().zip(repeats).enumerate() {
             if i == half && i > 0 {
                 crate::store::crash::point("sealing");
+            }
+            if let Some(repeat) = repeat {
+                stats.repeated += 1;
+                if stats.repeated_lines.allow() {
+                    tracing::warn!(record_id = %Shown::id(&draft.record_id),
+                        "skipped a draft whose record id repeats in the run: {}", repeat.kept());
+                }
+                if stats.problems.len() < MAX_PROBLEMS {
+                    let id = capped(&draft.record_id, MAX_QUOTE);
+                    stats.problems.push(Problem { kind: "skipped", reason: repeat.reason(&id), location: id });
+                }
+                continue;
             }
             let start = buf.len();
             match sealer.seal_into(draft, &mut buf) {
                 Ok(hash) => {
+                    if run_ids.written(&draft.record_id) {
+                        tracing::warn!(connector = %connector_name, "this run wrote {} record ids: a repeat of a later one \
+                            on a later page is no longer recognised (within a page it still is)", repeats::MAX_IDS);
+                    }
                     let id = ids.len();
                     if committer.is_some() {
                         ids.push_str(&draft.record_id);
@@ -577,27 +611,31 @@ struct Names {
 }
 
 /// The committer thread: commits each sealed page, in order, in one transaction with
-/// its cursor and state; then, with `--out` as well, writes it as JSON Lines.
+/// its cursor and state; then, with `--out` as well, writes as JSON Lines the
+/// envelopes the commit found new or changed (or every one, with `--out-all`).
 fn commit_pages(
     store: Store,
-    mut jsonl: Option<JsonlSink>,
+    mut jsonl: Option<(JsonlSink, bool)>,
     names: Names,
     runtime: tokio::runtime::Handle,
     rx: std::sync::mpsc::Receiver<SealedPage>,
 ) -> SealStats {
     let mut stats = SealStats::default();
+    let mut changed_lines = Vec::new();
     for page in rx {
+        let line = |n: usize| {
+            let end = page.sealed.get(n + 1).map_or(page.buf.len(), |next| next.1);
+            page.sealed[n].1..end
+        };
         let records = page
             .sealed
             .iter()
             .enumerate()
-            .map(|(n, (id, start, hash))| {
-                let end = page.sealed.get(n + 1).map_or(page.buf.len(), |next| next.1);
-                SealedRecord {
-                    record_id: &page.ids[id.clone()],
-                    raw_sha256: std::str::from_utf8(hash).expect("hex is ASCII"),
-                    envelope: &page.buf[*start..end - 1],
-                }
+            .map(|(n, (id, _, hash))| SealedRecord {
+                record_id: &page.ids[id.clone()],
+                raw_sha256: std::str::from_utf8(hash).expect("hex is ASCII"),
+                // The line without its newline.
+                envelope: &page.buf[line(n).start..line(n).end - 1],
             })
             .collect();
         let commit = PageCommit {
@@ -612,26 +650,37 @@ fn commit_pages(
             state: &page.state,
             now: &page.collected_at,
         };
-        match runtime.block_on(store.commit_page(commit)) {
-            Ok((outcome, took)) => {
+        let changed = match runtime.block_on(store.commit_page(commit)) {
+            Ok(committed) => {
+                let outcome = committed.outcome;
                 stats.published += outcome.published;
                 stats.unchanged += outcome.unchanged;
                 stats.deduplicated += outcome.deduplicated;
                 stats.dead_lettered += outcome.dead_lettered;
-                stats.commit += took;
+                stats.commit += committed.took;
                 stats.resume = Some(page.next_cursor.clone());
+                committed.changed
             }
             Err(e) => {
                 stats.write_error = Some(RunError::new("store", e.to_string()));
                 break;
             }
-        }
+        };
         let t = Instant::now();
-        if let Some(sink) = &mut jsonl
-            && let Err(e) = sink.write_page(&page.buf)
-        {
-            stats.write_error = Some(write_failure(e));
-            break;
+        if let Some((sink, all)) = &mut jsonl {
+            let lines = if *all {
+                &page.buf[..]
+            } else {
+                changed_lines.clear();
+                for &n in &changed {
+                    changed_lines.extend_from_slice(&page.buf[line(n)]);
+                }
+                &changed_lines[..]
+            };
+            if let Err(e) = sink.write_page(lines) {
+                stats.write_error = Some(write_failure(e));
+                break;
+            }
         }
         stats.write += t.elapsed();
     }

@@ -32,7 +32,7 @@ pub struct RunReport {
     pub pages: u64,
     /// Drafts the connector returned.
     pub fetched: u64,
-    /// Envelopes sealed and written.
+    /// Envelopes sealed and written; with a store, those new or changed, now queued.
     pub published: u64,
     /// Drafts the host refused to seal (invalid JSON, schema violations).
     pub rejected: u64,
@@ -40,10 +40,15 @@ pub struct RunReport {
     pub skipped: u64,
     /// With a store: sealed records whose hash had not changed (not published again).
     pub skipped_unchanged: u64,
-    /// With a store: changes already queued (a page committed again after a crash).
+    /// With a store: records changed in the store whose new version was queued
+    /// before, so not queued again (a record back to an earlier version).
     pub deduplicated: u64,
     /// With a store: refused drafts kept as dead letters.
     pub dead_lettered: u64,
+    /// Drafts not written because their record id repeats in the run: one envelope
+    /// per record id per run (within a page the later item is kept, across pages the
+    /// earlier page's); each is listed in `problems` as `skipped`.
+    pub repeated: u64,
     /// The store the run wrote to, if any.
     pub store: Option<String>,
     /// The cursor to resume from (`--cursor`): the one after the last page written
@@ -103,7 +108,8 @@ pub struct Durations {
 /// A record that was not published.
 #[derive(Clone, Debug, Serialize)]
 pub struct Problem {
-    /// `skipped` (the connector could not read it) or `rejected` (the host refused it).
+    /// `skipped` (the connector could not read it, or its record id repeats in the
+    /// run) or `rejected` (the host refused it).
     pub kind: &'static str,
     /// Where it is: a locator from the connector, or the record id.
     #[serde(rename = "where")]
@@ -166,6 +172,9 @@ impl RunReport {
             if self.pages == 1 { "" } else { "s" },
             self.durations_ms.total,
         );
+        if self.repeated > 0 {
+            s.push_str(&format!("; {} repeated record ids not written again", self.repeated));
+        }
         if self.store.is_some() {
             s.push_str(&format!(
                 "; {} unchanged, {} dead-lettered, {} deduplicated",

@@ -167,10 +167,26 @@ pub struct PageOutcome {
     pub published: u64,
     /// Records whose hash had not changed.
     pub unchanged: u64,
-    /// Changes already in the queue (a page committed again after a crash).
+    /// Records changed in the store whose new version the queue holds already, so
+    /// not queued again: a record back to a version published before (A, then B,
+    /// then A again). The queue is unique per version; a page is committed with its
+    /// cursor, so a crash never commits a page twice, and a record id repeated in a
+    /// run never reaches the store twice (see `ingest::repeats`).
     pub deduplicated: u64,
     /// Drafts kept as dead letters.
     pub dead_lettered: u64,
+}
+
+/// What a page commit did.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    /// The counts.
+    pub outcome: PageOutcome,
+    /// The page's records (by index) new or changed in the store: what `--out`
+    /// writes with a store.
+    pub changed: Vec<usize>,
+    /// How long the commit took.
+    pub took: Duration,
 }
 
 /// Everything one page commits, in one transaction.
@@ -271,14 +287,14 @@ impl Store {
         Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect())
     }
 
-    /// Commits one page in one transaction; returns what it did and how long the
-    /// commit took. Its statements run on the calling thread (the ingest calls this
-    /// from a thread of its own); a page takes milliseconds.
-    pub async fn commit_page(&self, page: PageCommit<'_>) -> Result<(PageOutcome, Duration), StoreError> {
+    /// Commits one page in one transaction; returns what it did. Its statements run
+    /// on the calling thread (the ingest calls this from a thread of its own); a
+    /// page takes milliseconds.
+    pub async fn commit_page(&self, page: PageCommit<'_>) -> Result<Committed, StoreError> {
         let started = Instant::now();
-        let outcome = page::commit(&*self.writer.lock().await, &page)?;
+        let (outcome, changed) = page::commit(&*self.writer.lock().await, &page)?;
         self.checkpointer.nudge();
-        Ok((outcome, started.elapsed()))
+        Ok(Committed { outcome, changed, took: started.elapsed() })
     }
 
     /// Keeps the report of a finished run.

@@ -27,6 +27,7 @@ pub fn render(daemon: &Daemon) -> String {
             ("unchanged", c.unchanged),
             ("rejected", c.rejected),
             ("skipped", c.skipped),
+            ("repeated", c.repeated),
         ] {
             let _ = writeln!(out, "connector_records_total{{connector=\"{}\",kind=\"{kind}\"}} {n}", esc(name));
         }

@@ -84,6 +84,8 @@ pub struct Counters {
     pub rejected: u64,
     /// Skipped.
     pub skipped: u64,
+    /// Not written again: their record id repeated in a run.
+    pub repeated: u64,
     /// HTTP requests, retries, rate-limit wait (ms), breaker transitions.
     pub http_requests: u64,
     /// HTTP retries.
@@ -363,7 +365,8 @@ impl Slot {
             },
             None => None,
         };
-        let output = Output { jsonl, store: Some(daemon.store.clone()) };
+        // The daemon's `out` file gets every envelope, as `serve.md` says (`--out-all`).
+        let output = Output { jsonl, store: Some(daemon.store.clone()), jsonl_all: true };
         let report = ingest::run_into(&daemon.engine, &version.component, &version.manifest, &options, output).await;
         let elapsed = started.elapsed();
         let ok = report.status == RunStatus::Ok;
@@ -390,6 +393,7 @@ impl Slot {
             c.unchanged += report.skipped_unchanged;
             c.rejected += report.rejected;
             c.skipped += report.skipped;
+            c.repeated += report.repeated;
             c.http_requests += report.http.requests;
             c.http_retries += report.http.retries;
             c.http_rate_limit_wait_ms += report.http.rate_limit_wait_ms;

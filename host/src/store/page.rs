@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 use sha2::Digest;
 
 use super::prepared::{Connection, Failure};
-use super::{PageCommit, PageOutcome, SealedRecord, StoreError, crash};
+use super::{PageCommit, PageOutcome, StoreError, crash};
 use crate::lifecycle::{self, Event};
 
 /// Upserts an envelope; changes no row when the stored one has the same hash.
@@ -77,16 +77,17 @@ const CLEAR_STATE: &str = "DELETE FROM state WHERE connector = $1";
 
 const SAVE_STATE: &str = "INSERT INTO state (connector, key, value) VALUES ($1, $2, $3)";
 
-/// Commits `page` on `conn`, the writer connection.
-pub(super) fn commit(conn: &Connection, page: &PageCommit<'_>) -> Result<PageOutcome, StoreError> {
+/// Commits `page` on `conn`, the writer connection; returns what it did and which
+/// of the page's records (by index) are new or changed in the store.
+pub(super) fn commit(conn: &Connection, page: &PageCommit<'_>) -> Result<(PageOutcome, Vec<usize>), StoreError> {
     let tx = conn.begin().map_err(failed("starting a transaction"))?;
     let (mut outcome, fresh) = write_records(conn, page)?;
 
     let mut events = Vec::new();
     if !fresh.is_empty() {
         let mut h = sha2::Sha256::new();
-        for r in &fresh {
-            h.update(r.raw_sha256.as_bytes());
+        for &i in &fresh {
+            h.update(page.records[i].raw_sha256.as_bytes());
         }
         events.push(Event::new(
             lifecycle::SYNC_INGEST_ACCEPTED,
@@ -146,10 +147,11 @@ pub(super) fn commit(conn: &Connection, page: &PageCommit<'_>) -> Result<PageOut
     crash::point("store-cursor");
     tx.commit().map_err(failed("committing a page"))?;
     crash::point("store-committed");
-    Ok(outcome)
+    Ok((outcome, fresh))
 }
 
-/// Writes a page's envelopes and queues the new and changed ones.
+/// Writes a page's envelopes and queues the new and changed ones; returns the
+/// indices of those.
 ///
 /// Change detection is the upsert itself: its `WHERE` leaves a record with an
 /// unchanged hash alone, and the count of rows it changed says which case it was,
@@ -159,10 +161,7 @@ pub(super) fn commit(conn: &Connection, page: &PageCommit<'_>) -> Result<PageOut
 /// the same hash skip the upsert. The first lookup of a page decides: when it finds
 /// less than half of its records unchanged (a first run finds none), the rest of
 /// the page goes straight to the upsert.
-fn write_records<'p>(
-    conn: &Connection,
-    page: &'p PageCommit<'p>,
-) -> Result<(PageOutcome, Vec<&'p SealedRecord<'p>>), StoreError> {
+fn write_records(conn: &Connection, page: &PageCommit<'_>) -> Result<(PageOutcome, Vec<usize>), StoreError> {
     let mut upsert = conn.prepare(UPSERT_ENVELOPE).map_err(failed("upserting envelopes"))?;
     let (source, digest, now) = (Some(page.source.as_bytes()), Some(page.digest.as_bytes()), Some(page.now.as_bytes()));
     let mut outcome = PageOutcome::default();
@@ -204,7 +203,7 @@ fn write_records<'p>(
                 [source, Some(r.record_id.as_bytes()), Some(r.raw_sha256.as_bytes()), Some(r.envelope), digest, now];
             match upsert.execute(&row).map_err(failed("upserting envelopes"))? {
                 0 => outcome.unchanged += 1,
-                _ => fresh.push(r),
+                _ => fresh.push(c * LOOKUP_ROWS + j),
             }
         }
     }
@@ -214,7 +213,7 @@ fn write_records<'p>(
         let mut enqueue = conn.prepare(&enqueue_sql(chunk.len())).map_err(failed(what))?;
         params.clear();
         params.extend([source, now]);
-        for r in chunk {
+        for r in chunk.iter().map(|&i| &page.records[i]) {
             params.extend([Some(r.record_id.as_bytes()), Some(r.raw_sha256.as_bytes())]);
         }
         let queued = enqueue.execute(&params).map_err(failed(what))?;

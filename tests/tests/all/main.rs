@@ -7,6 +7,7 @@ mod errors;
 mod file_connector;
 mod http;
 mod jcs;
+mod repeated_ids;
 mod sandbox;
 mod schemas;
 mod sealing;

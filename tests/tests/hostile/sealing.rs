@@ -17,7 +17,8 @@ fn drafts_nested_too_deep_are_dead_lettered_and_never_pin_the_store() {
         let out = h.path("out.jsonl");
         // Twice: the refused draft must not stop the cursor or fail the next run.
         for run in 1..=2 {
-            let r = h.run(&["--store", &h.store_url(), "--out", out.to_str().unwrap()]);
+            // --out-all: every sealed envelope, not only the changes (run 2 has none).
+            let r = h.run(&["--store", &h.store_url(), "--out", out.to_str().unwrap(), "--out-all"]);
             r.ends(0, "rejected a record");
             assert!(!r.m.stderr.contains("panicked"), "{at}, run {run}: {}", r.m.stderr);
             let report = r.report();

@@ -16,6 +16,8 @@
 //! | `many-skipped` | `count` skipped items, a page of 10,000 at a time |
 //! | `log` | logs `text` through the `log` import, stdout and stderr |
 //! | `wrong-id`, `many-drafts`, `no-drafts` | a lookup that returns another record, three drafts, none |
+//! | `repeated` | record ids repeated within a page and across pages: `x` three times then once more on page 2, `z` twice on page 2 |
+//! | `stale-cursor` | two pages; the second (cursor `page-2`) fails with `invalid-config` when config `fail` is `yes`, as a cursor from before a change of `base_url` would |
 //!
 //! `deep` also applies to `get-record`.
 
@@ -156,6 +158,22 @@ fn drafts(req: PageRequest) -> Result<DraftPage, ConnectorError> {
                 DraftPage { drafts: vec![], next_cursor: next, skipped }
             }
         }
+        "repeated" => {
+            let v = |id: &str, v: u32| draft(id, json!({ "id": id, "v": v }).to_string());
+            match cursor.as_str() {
+                "" => page(vec![v("x", 1), v("y", 1), v("x", 2), v("x", 3)], Some("2".into())),
+                _ => page(vec![v("x", 4), v("z", 1), v("z", 2)], None),
+            }
+        }
+        "stale-cursor" => match cursor.as_str() {
+            "" => page(vec![plain("first")], Some("page-2".into())),
+            "page-2" if get("fail").as_deref() == Some("yes") => {
+                return Err(ConnectorError::InvalidConfig(
+                    "cursor `page-2` was issued for another base_url".into(),
+                ));
+            }
+            _ => page(vec![plain("second")], None),
+        },
         _ => page(vec![plain("plain")], None),
     })
 }
