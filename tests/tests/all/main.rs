@@ -6,6 +6,7 @@ mod connectors;
 mod errors;
 mod file_connector;
 mod http;
+mod http_json_apis;
 mod jcs;
 mod repeated_ids;
 mod sandbox;
