@@ -70,6 +70,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// A connector's current lifecycle state, reduced from its events in the store.
     Status(StatusArgs),
+    /// Show or reset a connector's stored cursor (where its next run resumes).
+    #[command(subcommand)]
+    Cursor(CursorCommand),
     /// Run many connectors on schedules into one store, swap their components when
     /// the files change, and answer an admin API (health, metrics, runs, reloads).
     Serve(ServeArgs),
@@ -100,6 +103,34 @@ pub struct StatusArgs {
     /// The store.
     #[arg(long, value_name = "URL", default_value = crate::store::DEFAULT_URL)]
     pub store: String,
+}
+
+/// `host cursor ...`.
+#[derive(Debug, Subcommand)]
+pub enum CursorCommand {
+    /// Print the cursor the connector's next run resumes from.
+    Show {
+        /// The connector's name.
+        name: String,
+        /// The store.
+        #[arg(long, value_name = "URL", default_value = crate::store::DEFAULT_URL)]
+        store: String,
+    },
+    /// Clear the stored cursor, so that the next run starts from the beginning (what
+    /// is stored already is found unchanged, not published again), or set it with
+    /// --to. For a cursor the connector refuses, such as one from before a change of
+    /// its base_url. Not while a run of the connector is going on: under `host
+    /// serve`, use `POST /connectors/NAME/cursor/reset`, which waits for no run.
+    Reset {
+        /// The connector's name.
+        name: String,
+        /// Set the cursor to CURSOR instead of clearing it.
+        #[arg(long, value_name = "CURSOR")]
+        to: Option<String>,
+        /// The store.
+        #[arg(long, value_name = "URL", default_value = crate::store::DEFAULT_URL)]
+        store: String,
+    },
 }
 
 /// `host dead-letters ...`.
@@ -337,6 +368,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::DeadLetters(DeadLettersCommand::Show { id, store }) => dead_letters_show(&store, id).await,
         Command::DeadLetters(DeadLettersCommand::Replay(args)) | Command::Replay(args) => replay_cmd(args).await,
         Command::Status(args) => status_cmd(args).await,
+        Command::Cursor(CursorCommand::Show { name, store }) => cursor_show(&store, &name).await,
+        Command::Cursor(CursorCommand::Reset { name, to, store }) => cursor_reset(&store, &name, to.as_deref()).await,
         Command::Serve(args) => {
             let options =
                 crate::serve::ServeOptions { config: args.config, listen: args.listen, token: args.token, cache_dir };
@@ -526,6 +559,54 @@ async fn status_cmd(args: StatusArgs) -> Result<(), CliError> {
     }
     let reduced = crate::lifecycle::reduce(&name, &events);
     println!("{}", serde_json::to_string_pretty(&reduced).expect("a reduced state serialises"));
+    Ok(())
+}
+
+/// A cursor for the terminal: escaped, in backquotes; or what stands for none.
+fn shown_cursor(c: &crate::store::StoredCursor) -> String {
+    match &c.cursor {
+        Some(text) => format!("`{}`", crate::untrusted::escape(text)),
+        None => "none (the last run read the source to its end)".to_string(),
+    }
+}
+
+async fn cursor_show(url: &str, name: &str) -> Result<(), CliError> {
+    let store = crate::store::Store::open(url).await?;
+    // The cursor alone on stdout (escaped: it is the guest's text), what it means on stderr.
+    match store.stored_cursor(name).await? {
+        Some(crate::store::StoredCursor { cursor: Some(cursor), updated_at }) => {
+            println!("{}", crate::untrusted::escape(&cursor));
+            eprintln!("connector `{name}`: cursor stored {updated_at}; its next run resumes there");
+        }
+        Some(crate::store::StoredCursor { cursor: None, updated_at }) => eprintln!(
+            "connector `{name}`: its last run read the source to its end ({updated_at}); its next run starts from the beginning"
+        ),
+        None if store.knows(name).await? => {
+            eprintln!("connector `{name}` has no stored cursor: its next run starts from the beginning");
+        }
+        None => return Err(CliError::Usage(format!("the store {url} knows no connector `{name}`"))),
+    }
+    Ok(())
+}
+
+async fn cursor_reset(url: &str, name: &str, to: Option<&str>) -> Result<(), CliError> {
+    if to == Some("") {
+        return Err(CliError::Usage("--to: a cursor cannot be empty; without --to the cursor is cleared".into()));
+    }
+    let store = crate::store::Store::open(url).await?;
+    if !store.knows(name).await? {
+        return Err(CliError::Usage(format!("the store {url} knows no connector `{name}`")));
+    }
+    let previous = store.reset_cursor(name, to, &crate::envelope::seal::now_rfc3339()).await?;
+    let was = previous.as_ref().map_or_else(|| "no cursor".to_string(), shown_cursor);
+    tracing::info!(connector = %name, "cursor reset (it was {was})");
+    match to {
+        None => eprintln!("connector `{name}`: cursor cleared (it was {was}); its next run starts from the beginning"),
+        Some(to) => eprintln!(
+            "connector `{name}`: cursor set to `{}` (it was {was}); its next run resumes there",
+            crate::untrusted::escape(to)
+        ),
+    }
     Ok(())
 }
 

@@ -149,6 +149,8 @@ pub async fn run_into(
     }
     // Where the run starts: where it resumes if no page gets written.
     let start_cursor = cursor.clone();
+    // A run that fails on its first page from the stored cursor may be pinned by it.
+    let from_stored = options.cursor.is_none() && cursor.is_some();
     let store = output.store.clone();
     let (tx, rx) = mpsc::channel::<PageMsg>(2);
     let sealer = Sealer::new(&manifest.source, &stamp).with_max_record_bytes(limits.max_record_bytes);
@@ -220,7 +222,14 @@ pub async fn run_into(
                     Ok(page) => page,
                     Err(e) => {
                         let call_ms = Some(ms(sandbox.last_call()));
-                        error = Some(RunError::guest(&e, call_ms));
+                        let mut failed = RunError::guest(&e, call_ms);
+                        if pages == 0
+                            && from_stored
+                            && let Some(c) = &cursor
+                        {
+                            failed.message.push_str(&reset_hint(&manifest.name, c, &e));
+                        }
+                        error = Some(failed);
                         break;
                     }
                 };
@@ -765,6 +774,32 @@ impl<'a> CursorWatch<'a> {
         }
         Ok(())
     }
+}
+
+/// The hint a run gets when its first page, asked for with the stored cursor,
+/// fails: the cursor may be what the connector refuses (a cursor of another
+/// version, or a link of a `base_url` since changed), and until it is reset every
+/// run resumes there. Not for failures of the transport, which a cursor cannot cause.
+fn reset_hint(connector: &str, cursor: &str, e: &crate::guest_error::GuestError) -> String {
+    let transport = ["auth", "rate-limited", "timeout", "network", "quota", "circuit-open"];
+    if e.kind() == "limit_exceeded" || e.case().is_some_and(|c| transport.contains(&c)) {
+        return String::new();
+    }
+    // The operator pastes it into a shell: a plain name as it is, another quoted.
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    let name = if connector.chars().all(plain) && !connector.is_empty() {
+        connector.to_string()
+    } else if crate::untrusted::is_pastable(connector) {
+        crate::untrusted::shell_quote(connector)
+    } else {
+        "NAME".to_string()
+    };
+    format!(
+        " (the run's first page, from the stored cursor `{}`: if the connector refuses that cursor, \
+         for one from before a change of its base_url or version, `host cursor reset {name}` \
+         starts the next run from the beginning, or `--to CURSOR` from another cursor)",
+        Shown::id(cursor)
+    )
 }
 
 fn write_failure(e: std::io::Error) -> RunError {

@@ -29,6 +29,7 @@
 
 mod checkpoint;
 pub mod crash;
+mod cursors;
 pub mod migrations;
 mod page;
 mod prepared;
@@ -43,6 +44,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Row, Sqlite, Transaction};
 
 use crate::lifecycle::Event;
+
+pub use cursors::StoredCursor;
 
 /// The default store URL.
 pub const DEFAULT_URL: &str = "sqlite:.host/state.db";

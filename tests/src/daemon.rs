@@ -107,6 +107,13 @@ impl Daemon {
         request(self.addr, "POST", path, self.token.as_deref())
     }
 
+    /// `POST path` with a JSON `body` → (status, body).
+    pub fn post_json(&self, path: &str, body: &str) -> (u16, String) {
+        let text = request_with_body(self.addr, "POST", path, self.token.as_deref(), body);
+        let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    }
+
     /// `GET path` as JSON.
     pub fn json(&self, path: &str) -> Value {
         let (status, body) = self.get(path);
@@ -169,13 +176,21 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) 
 /// One HTTP/1.1 request with `Connection: close`: the whole answer, status line and
 /// headers included (empty if the connection failed).
 pub fn request_raw(addr: SocketAddr, method: &str, path: &str, token: Option<&str>) -> String {
+    request_with_body(addr, method, path, token, "")
+}
+
+/// [`request_raw`] with a JSON `body`.
+pub fn request_with_body(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &str) -> String {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
         return String::new();
     };
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let req =
-        format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n");
+    let kind = if body.is_empty() { "" } else { "content-type: application/json\r\n" };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}{kind}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
     if s.write_all(req.as_bytes()).is_err() {
         return String::new();
     }

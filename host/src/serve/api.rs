@@ -10,6 +10,8 @@
 //! | `POST /connectors/{name}/run` | run it now; answers with the run report (409 if a run is going on, 503 if every run slot is taken) |
 //! | `POST /connectors/{name}/reload` | reload its files; 422 with why if the new version is refused |
 //! | `GET /connectors/{name}/records/{id}` | `get-record` through the sandbox, sealed (503 past `serve.max_parallel_lookups` at once) |
+//! | `GET /connectors/{name}/cursor` | its stored cursor: `{"connector", "stored", "cursor", "updated_at"}` |
+//! | `POST /connectors/{name}/cursor/reset` | clears it, or sets it to the body's `{"to": CURSOR}`; answers what it replaced (409 while a run is going on) |
 //!
 //! A request beyond a bound is answered at once with 503, `Retry-After` and a JSON
 //! error saying which bound, never queued: a queue of lookups, each holding a
@@ -44,6 +46,8 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/connectors/{name}/run", post(run))
         .route("/connectors/{name}/reload", post(reload))
         .route("/connectors/{name}/records/{id}", get(record))
+        .route("/connectors/{name}/cursor", get(cursor))
+        .route("/connectors/{name}/cursor/reset", post(cursor_reset))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(middleware::from_fn_with_state(daemon.clone(), auth))
         .with_state(daemon)
@@ -228,5 +232,71 @@ async fn record(State(daemon): Shared, Path((name, id)): Path<(String, String)>)
             error(StatusCode::NOT_FOUND, e.to_string())
         }
         Err(e) => error(StatusCode::BAD_GATEWAY, e.to_string()),
+    }
+}
+
+fn stored(name: &str, c: Option<crate::store::StoredCursor>) -> Value {
+    json!({
+        "connector": name,
+        "stored": c.is_some(),
+        "cursor": c.as_ref().and_then(|c| c.cursor.clone()),
+        "updated_at": c.map(|c| c.updated_at),
+    })
+}
+
+async fn cursor(State(daemon): Shared, Path(name): Path<String>) -> Response {
+    if daemon.slot(&name).is_none() {
+        return not_found(&name);
+    }
+    match daemon.store.stored_cursor(&name).await {
+        Ok(c) => axum::Json(stored(&name, c)).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// The body of a cursor reset: empty, `{}`, or `{"to": CURSOR}`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    to: Option<String>,
+}
+
+async fn cursor_reset(State(daemon): Shared, Path(name): Path<String>, body: axum::body::Bytes) -> Response {
+    let Some(slot) = daemon.slot(&name) else {
+        return not_found(&name);
+    };
+    let body: ResetBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ResetBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body must be empty or {{\"to\": \"CURSOR\"}}: {e}"),
+                );
+            }
+        }
+    };
+    if body.to.as_deref() == Some("") {
+        return error(StatusCode::BAD_REQUEST, "`to` cannot be empty; without it the cursor is cleared".into());
+    }
+    // A run commits its cursor with every page: a reset under it would be undone.
+    let Some(_held) = slot.hold_runs() else {
+        return error(
+            StatusCode::CONFLICT,
+            format!("connector `{name}` is running; reset its cursor when the run has ended"),
+        );
+    };
+    let now = crate::envelope::seal::now_rfc3339();
+    match daemon.store.reset_cursor(&name, body.to.as_deref(), &now).await {
+        Ok(previous) => {
+            tracing::info!(connector = %name, to = ?body.to.as_deref().map(crate::untrusted::Shown::id),
+                "cursor reset through the admin API");
+            let current = body.to.map(|to| crate::store::StoredCursor { cursor: Some(to), updated_at: now });
+            axum::Json(json!({ "previous": stored(&name, previous), "current": stored(&name, current) }))
+                .into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

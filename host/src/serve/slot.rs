@@ -315,6 +315,12 @@ impl Slot {
         Ok(ReloadOutcome::Swapped { digest })
     }
 
+    /// Holds off this connector's runs while the guard is kept (a cursor reset);
+    /// `None` if a run is going on.
+    pub fn hold_runs(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.run_lock.try_lock().ok()
+    }
+
     /// Runs the connector once into the daemon's store, unless a run is going on or
     /// the run breaker is open.
     pub async fn run_once(&self, daemon: &Daemon, trigger: lifecycle::Trigger) -> RunOutcome {

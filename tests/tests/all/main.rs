@@ -3,6 +3,7 @@
 
 mod cache;
 mod connectors;
+mod cursor_reset;
 mod errors;
 mod file_connector;
 mod http;
