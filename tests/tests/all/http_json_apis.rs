@@ -29,7 +29,8 @@ fn connector(dir: &Path, up: &Upstream, config: &[(&str, &str)]) -> PathBuf {
     path
 }
 
-/// One run; with `store`, against the SQLite store in `dir`.
+/// One run; with `store`, against the SQLite store in `dir` (and `--out-all`, so that
+/// the envelopes returned are every one sealed, unchanged ones too).
 fn run(dir: &Path, wasm: &Path, store: bool) -> (Output, Value, Vec<Value>) {
     let report = dir.join("report.json");
     let out = dir.join("out.jsonl");
@@ -37,7 +38,7 @@ fn run(dir: &Path, wasm: &Path, store: bool) -> (Output, Value, Vec<Value>) {
     let mut cmd = host(&dir.join("cache"));
     cmd.arg("run").arg(wasm).arg("--report").arg(&report).arg("--out").arg(&out);
     if store {
-        cmd.arg("--store").arg(format!("sqlite:{}", dir.join("state.db").display()));
+        cmd.arg("--store").arg(format!("sqlite:{}", dir.join("state.db").display())).arg("--out-all");
     }
     let o = output(&mut cmd);
     let report = serde_json::from_slice(&std::fs::read(&report).unwrap_or_default()).unwrap_or(Value::Null);
@@ -447,7 +448,7 @@ fn per_page_etags_see_an_edit_on_page_3() {
     assert_eq!(sent, [Some("\"p1-v1\""), Some("\"p2-v1\""), Some("\"p3-v1\""), Some("\"p4-v1\"")]);
     assert_eq!(second["fetched"], 2, "only page 3 came back with a body: {second}");
     assert_eq!(second["published"], 1, "{second}");
-    // `--out` writes every envelope sealed, the unchanged one too: page 3's.
+    // `--out-all` writes every envelope sealed, the unchanged one too: page 3's.
     assert_eq!(ids(&envelopes), ["e5", "e6"]);
     assert_eq!(envelopes[0]["metadata"]["title"], "edited 2");
     let log = stderr(&out);
