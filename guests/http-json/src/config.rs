@@ -112,6 +112,15 @@ pub const MAX_ETAG_PAGES: usize = 500;
 /// Pages whose ETags are kept when config `etag_pages` is not set.
 pub const DEFAULT_ETAG_PAGES: usize = 50;
 
+/// The settings of a connector reading `/items` of a local API by `id`, with `extra`
+/// pairs: what the unit tests of the other modules start from.
+#[cfg(test)]
+pub fn test_settings(extra: &[(&str, &str)]) -> Settings {
+    let mut pairs = vec![("base_url", "http://127.0.0.1:8089"), ("path", "/items"), ("id_field", "id")];
+    pairs.extend_from_slice(extra);
+    connector_sdk::settings::from_pairs(Settings::read, &pairs).unwrap()
+}
+
 /// Everything the connector was configured with.
 #[derive(Debug)]
 pub struct Settings {

@@ -358,16 +358,11 @@ fn check_progress(s: &Settings, url: &str, body: &[u8], count: usize) -> Result<
 
 #[cfg(test)]
 mod tests {
-    use connector_sdk::settings::from_pairs;
     use serde_json::json;
 
     use super::*;
 
-    fn settings(extra: &[(&str, &str)]) -> Settings {
-        let mut pairs = vec![("base_url", "http://127.0.0.1:8089"), ("path", "/items"), ("id_field", "id")];
-        pairs.extend_from_slice(extra);
-        from_pairs(Settings::read, &pairs).unwrap()
-    }
+    use crate::config::test_settings as settings;
 
     fn raw(text: &str) -> &RawValue {
         serde_json::from_str(text).unwrap()

@@ -133,16 +133,11 @@ pub fn send(req: &Request, etag: Option<&str>) -> Result<http::Response, Connect
 
 #[cfg(test)]
 mod tests {
-    use connector_sdk::settings::from_pairs;
     use serde_json::json;
 
     use super::*;
 
-    fn settings(extra: &[(&str, &str)]) -> Settings {
-        let mut pairs = vec![("base_url", "http://127.0.0.1:8089"), ("path", "/items"), ("id_field", "id")];
-        pairs.extend_from_slice(extra);
-        from_pairs(Settings::read, &pairs).unwrap()
-    }
+    use crate::config::test_settings as settings;
 
     fn url(s: &Settings, position: Option<&Position>) -> String {
         build(s, position, 50, None).unwrap().url
