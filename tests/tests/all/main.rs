@@ -3,6 +3,7 @@
 
 mod cache;
 mod connectors;
+mod credentials;
 mod errors;
 mod file_connector;
 mod http;
