@@ -10,8 +10,11 @@
 //! 2. **Rate limit**: the connector's token bucket, and any pause an upstream asked
 //!    for (429 `Retry-After`, `X-RateLimit-Remaining: 0`).
 //! 3. **Circuit breaker** per upstream host: while it is open, no request is sent.
-//! 4. **Exchange**: names resolved and checked ([`address`]), secrets added for
-//!    their host only, redirects followed and re-checked, timeouts and body caps.
+//! 4. **Exchange**: names resolved and checked ([`address`]), the manifest's plain
+//!    headers and secrets added for their host only (secrets resolved, cached and
+//!    refreshed by [`credentials`], OAuth2 tokens fetched by [`token`]), redirects
+//!    followed and re-checked, timeouts and body caps; the connector's own secret
+//!    values redacted from the answer and counted.
 //! 5. **Retry** of transient failures with backoff and jitter, `Retry-After`
 //!    honoured, never past the guest call's deadline.
 //!
@@ -27,8 +30,10 @@
 
 pub mod address;
 pub mod bounds;
+pub mod credentials;
 pub mod exchange;
 pub mod recording;
+pub mod token;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -76,6 +81,13 @@ pub struct HttpStats {
     pub rate_limit_wait_ms: u64,
     /// Circuit breaker state changes.
     pub breaker_transitions: u64,
+    /// Secret values of this connector found in responses (an upstream echoing a
+    /// credential) and replaced by `[REDACTED]` before the guest saw them.
+    pub redacted: u64,
+    /// Requests to OAuth2 token endpoints.
+    pub token_requests: u64,
+    /// Requests sent again with fresh credentials after a 401.
+    pub auth_refreshes: u64,
     /// Requests answered from a recording.
     pub replayed: u64,
     /// The host's log lines about these requests (denials, retries, breaker changes)
@@ -92,6 +104,7 @@ pub struct RequestLog {
     denied: Sampler,
     retries: Sampler,
     breaker: Sampler,
+    redacted: Sampler,
 }
 
 /// A kind of line the [`RequestLog`] samples.
@@ -100,6 +113,7 @@ enum Line {
     Denied,
     Retry,
     Breaker,
+    Redacted,
 }
 
 impl RequestLog {
@@ -110,6 +124,7 @@ impl RequestLog {
             Line::Denied => (&mut self.denied, "denied HTTP requests", "http.denied"),
             Line::Retry => (&mut self.retries, "HTTP retries", "http.retries"),
             Line::Breaker => (&mut self.breaker, "circuit breaker changes", "http.breaker_transitions"),
+            Line::Redacted => (&mut self.redacted, "responses holding a secret", "http.redacted"),
         };
         if sampler.allow() {
             return true;
@@ -135,6 +150,7 @@ pub type EgressError = TapeError;
 pub struct Egress {
     connector: String,
     grant: HttpGrant,
+    credentials: credentials::Credentials,
     client: OnceLock<reqwest::Client>,
     policy: RetryPolicy,
     breakers: Arc<Breakers>,
@@ -181,6 +197,7 @@ impl Egress {
         Egress {
             connector: manifest.name.clone(),
             grant: manifest.http.clone(),
+            credentials: credentials::Credentials::new(&manifest.http.secrets),
             client: OnceLock::new(),
             policy,
             breakers,
@@ -362,6 +379,7 @@ impl Egress {
         let what = format!("{} {}", req.method, Shown::id(req.url.as_str()));
         let idempotent = retry::is_idempotent(req.method.as_str());
         let mut retries = 0;
+        let mut refreshed = false;
         loop {
             let wait = self.limiter.lock().unwrap_or_else(|e| e.into_inner()).reserve(Instant::now());
             if !wait.is_zero() {
@@ -388,9 +406,27 @@ impl Egress {
                 }));
             }
             stats.sent += 1;
-            let outcome = exchange::attempt(self, req, deadline).await;
+            let mut used = credentials::Used::default();
+            let outcome = exchange::attempt(self, req, deadline, &mut used).await;
+            stats.token_requests += used.token_requests;
             let (failure, message, retry_after) = match outcome {
                 Ok(answer) => {
+                    if answer.redacted > 0 {
+                        stats.redacted += answer.redacted;
+                        if log.allow(Line::Redacted, &self.connector, stats) {
+                            tracing::warn!(connector = %self.connector, redacted = answer.redacted,
+                                "the answer to {what} holds a secret this connector sends (the upstream echoed a credential); \
+                                 it was replaced by [REDACTED] before the connector saw it (counted in http.redacted)");
+                        }
+                    }
+                    // A 401 may mean the token expired early or the helper's value
+                    // rotated: once per request, fresh credentials and again.
+                    if answer.status == 401 && !refreshed && self.credentials.invalidate(host).await {
+                        refreshed = true;
+                        stats.auth_refreshes += 1;
+                        tracing::info!(connector = %self.connector, "{what}: 401; sending it again with fresh credentials");
+                        continue;
+                    }
                     let now = Instant::now();
                     if let Some(until) = upstream_pause(&answer.headers, now, SystemTime::now()) {
                         self.limiter.lock().unwrap_or_else(|e| e.into_inner()).pause_until(until);
@@ -422,6 +458,12 @@ impl Egress {
                 Err(AttemptError::TooLarge(m)) => {
                     self.breaker(host, stats, log, CircuitBreaker::on_neutral);
                     return Err(ConnectorError::Other(format!("{what}: {m}")));
+                }
+                Err(AttemptError::Credential(m)) => {
+                    // Nothing was sent to the upstream: not its failure.
+                    self.breaker(host, stats, log, CircuitBreaker::on_neutral);
+                    tracing::warn!(connector = %self.connector, "no credentials for {what}: {m}");
+                    return Err(ConnectorError::Auth(format!("{what}: {m}")));
                 }
                 Err(AttemptError::Failed(f, m)) => {
                     if matches!(f, Failure::Other) {

@@ -282,13 +282,36 @@ impl Manifest {
         for (i, file) in settings.ca_files.iter_mut().enumerate() {
             *file = subst(&format!("http.ca_files[{i}]"), file)?;
         }
-        let mut http = http::grant(settings, env).map_err(|(key, message)| invalid(&key, message))?;
+        for (name, value) in settings.headers.iter_mut() {
+            *value = subst(&format!("http.headers.{name}"), value)?;
+        }
+        for (host, headers) in settings.host_headers.iter_mut() {
+            for (name, value) in headers.iter_mut() {
+                *value = subst(&format!("http.host_headers.\"{host}\".{name}"), value)?;
+            }
+        }
+        for (i, s) in settings.secrets.iter_mut().enumerate() {
+            let key = format!("http.secrets[{i}]");
+            if let Some(file) = &mut s.from_file {
+                *file = subst(&format!("{key}.from_file"), file)?;
+            }
+            if let Some(o) = &mut s.oauth2 {
+                o.token_url = subst(&format!("{key}.oauth2.token_url"), &o.token_url)?;
+                o.client_id = subst(&format!("{key}.oauth2.client_id"), &o.client_id)?;
+                for (k, v) in [("scope", &mut o.scope), ("audience", &mut o.audience), ("resource", &mut o.resource)] {
+                    if let Some(v) = v {
+                        *v = subst(&format!("{key}.oauth2.{k}"), v)?;
+                    }
+                }
+            }
+        }
+        let mut http = http::grant(settings, env, base).map_err(|(key, message)| invalid(&key, message))?;
         http.extra_roots =
             http::read_extra_roots(&http.settings.ca_files, base).map_err(|(key, message)| invalid(&key, message))?;
         // A secret reaches the guest only as a header the host adds; an operator who
         // wrote one into `[config]` would hand it to the guest in plain text.
         for (k, v) in &config {
-            if let Some(s) = http.secrets.iter().find(|s| s.values().iter().any(|x| v.contains(x))) {
+            if let Some(s) = http.secrets.iter().find(|s| s.known_values().iter().any(|x| v.contains(x.as_str()))) {
                 return Err(invalid(
                     &format!("config.{k}"),
                     format!(

@@ -9,6 +9,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::Egress;
 use super::address::RefusedAddress;
+use super::credentials::Used;
 use crate::manifest::http::HOST_OWNED_HEADERS;
 use crate::resilience::retry::Failure;
 
@@ -32,10 +33,12 @@ pub struct Prepared {
 pub struct Answer {
     /// The status of the last hop.
     pub status: u16,
-    /// Its headers, names in lower case, secrets redacted.
+    /// Its headers, names in lower case, the connector's secrets redacted.
     pub headers: Vec<(String, String)>,
-    /// Its body, decompressed, secrets redacted.
+    /// Its body, decompressed, the connector's secrets redacted.
     pub body: Vec<u8>,
+    /// How many secret values were redacted from the headers and body.
+    pub redacted: u64,
 }
 
 /// Why an attempt produced no answer.
@@ -47,6 +50,9 @@ pub enum AttemptError {
     Failed(Failure, String),
     /// The body is over `http.max_body_bytes`.
     TooLarge(String),
+    /// A secret for the request could not be had (its source failed, or its token
+    /// endpoint refused); the message names the manifest key.
+    Credential(String),
 }
 
 /// Checks the guest's headers: no CR, LF or NUL anywhere; none of the headers the
@@ -85,7 +91,14 @@ fn origin(url: &url::Url) -> String {
 }
 
 /// Sends `req` (following redirects) and reads the answer, all by `deadline`.
-pub async fn attempt(egress: &Egress, req: &Prepared, deadline: Instant) -> Result<Answer, AttemptError> {
+/// Each hop gets the manifest's plain headers for its host (unless the guest set a
+/// header of that name) and its host's secrets.
+pub async fn attempt(
+    egress: &Egress,
+    req: &Prepared,
+    deadline: Instant,
+    used: &mut Used,
+) -> Result<Answer, AttemptError> {
     let settings = &egress.grant.settings;
     let mut url = req.url.clone();
     let mut method = req.method.clone();
@@ -101,10 +114,12 @@ pub async fn attempt(egress: &Egress, req: &Prepared, deadline: Instant) -> Resu
         }
         let mut headers = req.headers.clone();
         let host = url.host_str().unwrap_or_default().trim_end_matches('.').to_ascii_lowercase();
-        for s in egress.grant.secrets.iter().filter(|s| s.host == host) {
-            let name = HeaderName::from_bytes(s.header.as_bytes()).expect("checked when the manifest was loaded");
-            let mut value = HeaderValue::from_str(s.header_value()).expect("checked when the manifest was loaded");
-            value.set_sensitive(true);
+        for h in egress.grant.plain_headers(&host) {
+            if !headers.contains_key(&h.name) {
+                headers.insert(h.name.clone(), h.value.clone());
+            }
+        }
+        for (name, value) in egress.credentials.headers(&host, egress, used).await.map_err(AttemptError::Credential)? {
             headers.insert(name, value);
         }
         headers.insert(reqwest::header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate"));
@@ -184,6 +199,10 @@ async fn read(
         .get(reqwest::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase());
+    // Only the values this connector sends are redacted from what it is answered:
+    // they can be there only because the upstream echoed a credential.
+    let own = egress.credentials.own();
+    let mut redacted = 0;
     let mut headers: Vec<(String, String)> = Vec::with_capacity(response.headers().len());
     for (name, value) in response.headers() {
         if encoding.is_some() && (name == reqwest::header::CONTENT_ENCODING || name == reqwest::header::CONTENT_LENGTH)
@@ -191,7 +210,9 @@ async fn read(
             continue;
         }
         let value = String::from_utf8_lossy(value.as_bytes());
-        headers.push((name.as_str().to_string(), crate::secrets::redact(&value).into_owned()));
+        let (value, n) = own.redact(&value);
+        redacted += n;
+        headers.push((name.as_str().to_string(), value.into_owned()));
     }
     let mut raw = Vec::new();
     loop {
@@ -229,15 +250,15 @@ async fn read(
     };
     // Decompressing up to `max` bytes and redacting them can take long: a body
     // beyond a small one is handled on the blocking pool, off the async workers.
-    let body = if matches!(decoder, Decoder::Identity) && raw.len() <= INLINE_BODY {
-        decoder.finish(raw, max, url)?
+    let (body, n) = if matches!(decoder, Decoder::Identity) && raw.len() <= INLINE_BODY {
+        decoder.finish(raw, max, url, &own)?
     } else {
         let url = url.clone();
-        tokio::task::spawn_blocking(move || decoder.finish(raw, max, &url))
+        tokio::task::spawn_blocking(move || decoder.finish(raw, max, &url, &own))
             .await
             .map_err(|e| AttemptError::Failed(Failure::Other, format!("decoding the response body failed: {e}")))??
     };
-    Ok(Answer { status, headers, body })
+    Ok(Answer { status, headers, body, redacted: redacted + n })
 }
 
 /// The largest body decoded and redacted on the async worker that read it.
@@ -252,14 +273,22 @@ enum Decoder {
 }
 
 impl Decoder {
-    /// `raw` decoded (at most `max` bytes) with the host's secrets redacted.
-    fn finish(self, raw: Vec<u8>, max: u64, url: &url::Url) -> Result<Vec<u8>, AttemptError> {
+    /// `raw` decoded (at most `max` bytes) with the values of `own` redacted, and
+    /// how many were.
+    fn finish(
+        self,
+        raw: Vec<u8>,
+        max: u64,
+        url: &url::Url,
+        own: &crate::secrets::Values,
+    ) -> Result<(Vec<u8>, u64), AttemptError> {
         let body = match self {
             Decoder::Identity => raw,
             Decoder::Gzip => decode(flate2::read::MultiGzDecoder::new(&raw[..]), max, url)?,
             Decoder::Deflate => decode(flate2::read::ZlibDecoder::new(&raw[..]), max, url)?,
         };
-        Ok(crate::secrets::redact_bytes(&body).unwrap_or(body))
+        let (redacted, n) = own.redact_bytes(&body);
+        Ok((redacted.unwrap_or(body), n))
     }
 }
 
@@ -279,7 +308,7 @@ fn decode(reader: impl Read, max: u64, url: &url::Url) -> Result<Vec<u8>, Attemp
 }
 
 /// Maps a client error to what the guest is told, finding the cause in the chain.
-fn classify(url: &url::Url, e: &reqwest::Error) -> AttemptError {
+pub(super) fn classify(url: &url::Url, e: &reqwest::Error) -> AttemptError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     let mut io_kind = None;
     while let Some(s) = source {

@@ -8,8 +8,12 @@
 //! [http.retry]
 //! max_retries = 3
 //! ca_files = ["certs/internal-ca.pem"]  # trusted besides the web PKI, for this connector
+//! [http.headers]                      # plain, non-secret headers for every request
+//! "X-GitHub-Api-Version" = "2022-11-28"
+//! [http.host_headers."api.github.com"]  # … or for one host's requests
+//! Accept = "application/vnd.github+json"
 //! [[http.secrets]]
-//! from_env = "GITHUB_TOKEN"
+//! from_env = "GITHUB_TOKEN"            # or from_file, from_command, chain, oauth2
 //! host = "api.github.com"
 //! header = "Authorization"
 //! format = "Bearer {}"
@@ -19,11 +23,16 @@
 //! subdomain) and a port (the scheme's default when absent), and all three must
 //! match a request.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
 
+use reqwest::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
-use crate::secrets::{MIN_SECRET_LEN, Secret};
+use crate::secrets::source::{DEFAULT_COMMAND_TIMEOUT, Source};
+use crate::secrets::{MIN_SECRET_LEN, OAuth2, Secret, SecretValue};
 
 /// What the manifest grants a connector over HTTP, checked and with secrets read.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +41,8 @@ pub struct HttpGrant {
     pub allow: Vec<AllowRule>,
     /// Headers the host adds to requests to a host.
     pub secrets: Vec<Secret>,
+    /// Plain headers the host adds (`http.headers`, `http.host_headers`).
+    pub headers: Vec<PlainHeader>,
     /// Certificate authorities trusted for this connector's HTTPS besides the web
     /// PKI's roots (`http.ca_files`), each with the file it came from.
     pub extra_roots: Vec<ExtraRoots>,
@@ -72,6 +83,26 @@ impl HttpGrant {
     pub fn allows(&self, url: &url::Url) -> Option<&AllowRule> {
         self.allow.iter().find(|r| r.matches(url))
     }
+
+    /// The plain headers for a request to `host`: a header for that host replaces
+    /// one of the same name for every host.
+    pub fn plain_headers<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a PlainHeader> + 'a {
+        self.headers.iter().filter(move |h| match &h.host {
+            Some(for_host) => for_host == host,
+            None => !self.headers.iter().any(|o| o.name == h.name && o.host.as_deref() == Some(host)),
+        })
+    }
+}
+
+/// A plain, non-secret header from the manifest.
+#[derive(Clone, Debug)]
+pub struct PlainHeader {
+    /// The host whose requests get it; `None` for every host.
+    pub host: Option<String>,
+    /// The name.
+    pub name: HeaderName,
+    /// The value.
+    pub value: HeaderValue,
 }
 
 /// One entry of `http.allow`.
@@ -187,6 +218,10 @@ pub struct HttpSettings {
     pub rate_limit: RateLimitSettings,
     /// Headers the host adds to requests to one host.
     pub secrets: Vec<SecretSettings>,
+    /// Plain headers for every request: name → value.
+    pub headers: BTreeMap<String, String>,
+    /// Plain headers for one host's requests: host → name → value.
+    pub host_headers: BTreeMap<String, BTreeMap<String, String>>,
     /// PEM files of certificate authorities to trust, for this connector only, besides
     /// the web PKI's roots (an internal CA); relative to the manifest's directory.
     pub ca_files: Vec<String>,
@@ -205,6 +240,8 @@ impl Default for HttpSettings {
             breaker: BreakerSettings::default(),
             rate_limit: RateLimitSettings::default(),
             secrets: Vec::new(),
+            headers: BTreeMap::new(),
+            host_headers: BTreeMap::new(),
             ca_files: Vec::new(),
         }
     }
@@ -276,12 +313,32 @@ impl Default for RateLimitSettings {
     }
 }
 
-/// One `[[http.secrets]]`.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+/// One `[[http.secrets]]`: exactly one of `from_env`, `from_file`, `from_command`,
+/// `chain` and `oauth2`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSettings {
     /// The environment variable holding the value.
-    pub from_env: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_env: Option<String>,
+    /// A file holding the value (relative to the manifest), read again when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_file: Option<String>,
+    /// A credential helper (argv, no shell) whose stdout is the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_command: Option<Vec<String>>,
+    /// The helper's timeout, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Sources tried in order; the first that yields a value wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<Vec<SourceSettings>>,
+    /// An OAuth2 client-credentials grant whose access token is the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2: Option<OAuth2Settings>,
+    /// How long a value is reused before it is resolved again, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
     /// The host whose requests get the header.
     pub host: String,
     /// The header.
@@ -290,6 +347,48 @@ pub struct SecretSettings {
     /// The header's value, `{}` standing for the secret.
     #[serde(default = "default_secret_format")]
     pub format: String,
+}
+
+/// A secret source (`oauth2.client_secret`, or an entry of `chain`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    /// The environment variable holding the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_env: Option<String>,
+    /// A file holding the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_file: Option<String>,
+    /// A credential helper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_command: Option<Vec<String>>,
+    /// The helper's timeout, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Sources tried in order (not inside a chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<Vec<SourceSettings>>,
+}
+
+/// `oauth2 = { ... }` of a secret: the client-credentials grant.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Settings {
+    /// The token endpoint (`https://login.microsoftonline.com/${SP_TENANT_ID}/oauth2/v2.0/token`).
+    pub token_url: String,
+    /// The client id.
+    pub client_id: String,
+    /// Where the client secret comes from.
+    pub client_secret: SourceSettings,
+    /// `scope`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// `audience`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// `resource`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 fn default_secret_header() -> String {
@@ -315,8 +414,13 @@ pub const HOST_OWNED_HEADERS: &[&str] = &[
     "upgrade",
 ];
 
-/// Checks `[http]` and reads its secrets from `env`. Errors are `(key, message)`.
-pub fn grant(settings: HttpSettings, env: &dyn Fn(&str) -> Option<String>) -> Result<HttpGrant, (String, String)> {
+/// Checks `[http]` and reads its secrets from `env` (files relative to `base`).
+/// Errors are `(key, message)`.
+pub fn grant(
+    settings: HttpSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+    base: &Path,
+) -> Result<HttpGrant, (String, String)> {
     let mut allow = Vec::new();
     for (i, entry) in settings.allow.iter().enumerate() {
         allow.push(AllowRule::parse(entry).map_err(|m| (format!("http.allow[{i}]"), m))?);
@@ -361,50 +465,267 @@ pub fn grant(settings: HttpSettings, env: &dyn Fn(&str) -> Option<String>) -> Re
 
     let mut secrets = Vec::new();
     for (i, s) in settings.secrets.iter().enumerate() {
-        let key = format!("http.secrets[{i}]");
-        let value = env(&s.from_env).ok_or_else(|| {
-            (format!("{key}.from_env"), format!("names {}, but that environment variable is not set", s.from_env))
-        })?;
-        if value.len() < MIN_SECRET_LEN {
-            return Err((
-                format!("{key}.from_env"),
-                format!("{} holds fewer than {MIN_SECRET_LEN} bytes; that is too short to be a secret", s.from_env),
-            ));
-        }
-        if value.contains(['\r', '\n', '\0']) {
-            return Err((format!("{key}.from_env"), format!("{} holds a line break or NUL", s.from_env)));
-        }
-        let host = normalize(&s.host);
-        let covered = allow.iter().any(|r| match &r.host {
-            HostPattern::Exact(h) => *h == host,
-            HostPattern::Ip(ip) => ip.to_string() == host.trim_start_matches('[').trim_end_matches(']'),
-            HostPattern::Subdomains(_) => false,
-        });
-        if !covered {
-            return Err((
-                format!("{key}.host"),
-                format!(
-                    "`{}` is not exactly one of the hosts in http.allow; a secret goes to one granted host",
-                    s.host
-                ),
-            ));
-        }
-        let header = s.header.to_ascii_lowercase();
-        if header.is_empty() || !header.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
-            return Err((format!("{key}.header"), format!("`{}` is not a header name", s.header)));
-        }
-        if HOST_OWNED_HEADERS.contains(&header.as_str()) {
-            return Err((format!("{key}.header"), format!("`{}` is managed by the host", s.header)));
-        }
-        if !s.format.contains("{}") || s.format.contains(['\r', '\n']) {
-            return Err((
-                format!("{key}.format"),
-                "must contain `{}` (where the secret goes) and no line break".into(),
-            ));
-        }
-        secrets.push(Secret::new(&s.from_env, &host, &header, &s.format, value));
+        secrets.push(secret(&format!("http.secrets[{i}]"), s, &allow, env, base)?);
     }
-    Ok(HttpGrant { allow, secrets, extra_roots: Vec::new(), settings })
+    let headers = plain_headers(&settings, &allow, &secrets)?;
+    Ok(HttpGrant { allow, secrets, headers, extra_roots: Vec::new(), settings })
+}
+
+/// Whether `host` is exactly one of the hosts `allow` names (not by `*.`).
+fn covered(allow: &[AllowRule], host: &str) -> bool {
+    allow.iter().any(|r| match &r.host {
+        HostPattern::Exact(h) => h == host,
+        HostPattern::Ip(ip) => ip.to_string() == host.trim_start_matches('[').trim_end_matches(']'),
+        HostPattern::Subdomains(_) => false,
+    })
+}
+
+/// Checks one `[[http.secrets]]` and reads what can be read when loading.
+fn secret(
+    key: &str,
+    s: &SecretSettings,
+    allow: &[AllowRule],
+    env: &dyn Fn(&str) -> Option<String>,
+    base: &Path,
+) -> Result<Secret, (String, String)> {
+    let host = normalize(&s.host);
+    if !covered(allow, &host) {
+        return Err((
+            format!("{key}.host"),
+            format!("`{}` is not exactly one of the hosts in http.allow; a secret goes to one granted host", s.host),
+        ));
+    }
+    let header = s.header.to_ascii_lowercase();
+    if header.is_empty() || !header.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+        return Err((format!("{key}.header"), format!("`{}` is not a header name", s.header)));
+    }
+    if HOST_OWNED_HEADERS.contains(&header.as_str()) || header == "accept-encoding" {
+        return Err((format!("{key}.header"), format!("`{}` is managed by the host", s.header)));
+    }
+    if !s.format.contains("{}") || s.format.contains(['\r', '\n', '\0']) {
+        return Err((format!("{key}.format"), "must contain `{}` (where the secret goes) and no line break".into()));
+    }
+    let ttl = match s.ttl_ms {
+        None => None,
+        Some(ms @ 1..=86_400_000) => Some(Duration::from_millis(ms)),
+        Some(ms) => return Err((format!("{key}.ttl_ms"), format!("is {ms}; it must be from 1 to 86400000"))),
+    };
+    let (value, loaded) = match &s.oauth2 {
+        Some(o) => {
+            let given = [s.from_env.is_some(), s.from_file.is_some(), s.from_command.is_some(), s.chain.is_some()];
+            if given.iter().any(|g| *g) || s.timeout_ms.is_some() {
+                return Err((
+                    key.to_string(),
+                    "takes its value from `oauth2` or from one source (from_env, from_file, from_command, chain), not both".into(),
+                ));
+            }
+            let o = oauth2(&format!("{key}.oauth2"), o, env, base)?;
+            (SecretValue::OAuth2(Box::new(o)), None)
+        }
+        None => {
+            let as_source = SourceSettings {
+                from_env: s.from_env.clone(),
+                from_file: s.from_file.clone(),
+                from_command: s.from_command.clone(),
+                timeout_ms: s.timeout_ms,
+                chain: s.chain.clone(),
+            };
+            let (source, loaded) = source(key, &as_source, env, base, true)?;
+            (SecretValue::Source(source), loaded)
+        }
+    };
+    let shown = match &value {
+        SecretValue::Source(s) => s.shown(),
+        SecretValue::OAuth2(o) => format!("oauth2 {}", o.token_url.origin().ascii_serialization()),
+    };
+    Ok(Secret { from_env: shown, key: key.to_string(), host, header, format: s.format.clone(), value, ttl, loaded }
+        .registered())
+}
+
+/// Checks a source at `key`; a top-level `from_env` or `from_file` (not in a
+/// chain) is read now, so that a missing one is a load error. Returns the source
+/// and the value read, if any.
+fn source(
+    key: &str,
+    s: &SourceSettings,
+    env: &dyn Fn(&str) -> Option<String>,
+    base: &Path,
+    top: bool,
+) -> Result<(Source, Option<String>), (String, String)> {
+    let given: Vec<&str> = [
+        ("from_env", s.from_env.is_some()),
+        ("from_file", s.from_file.is_some()),
+        ("from_command", s.from_command.is_some()),
+        ("chain", s.chain.is_some()),
+    ]
+    .iter()
+    .filter(|(_, g)| *g)
+    .map(|(k, _)| *k)
+    .collect();
+    if given.len() != 1 {
+        let found = if given.is_empty() { "none".to_string() } else { given.join(", ") };
+        return Err((
+            key.to_string(),
+            format!("needs exactly one of from_env, from_file, from_command, chain (found: {found})"),
+        ));
+    }
+    if s.timeout_ms.is_some() && s.from_command.is_none() {
+        return Err((format!("{key}.timeout_ms"), "applies to from_command only".into()));
+    }
+    if let Some(var) = &s.from_env {
+        let value = env(var);
+        if !top {
+            return Ok((Source::Env { var: var.clone(), value }, None));
+        }
+        let k = format!("{key}.from_env");
+        let value =
+            value.ok_or_else(|| (k.clone(), format!("names {var}, but that environment variable is not set")))?;
+        if value.trim().len() < MIN_SECRET_LEN {
+            return Err((
+                k,
+                format!("{var} holds fewer than {MIN_SECRET_LEN} bytes; that is too short to be a secret"),
+            ));
+        }
+        if value.trim().contains(['\r', '\n', '\0']) {
+            return Err((k, format!("{var} holds a line break or NUL")));
+        }
+        let trimmed = value.trim().to_string();
+        return Ok((Source::Env { var: var.clone(), value: Some(trimmed.clone()) }, Some(trimmed)));
+    }
+    if let Some(file) = &s.from_file {
+        let k = format!("{key}.from_file");
+        if file.is_empty() {
+            return Err((k, "must not be empty".into()));
+        }
+        let path = base.join(file);
+        if !top {
+            return Ok((Source::File { path }, None));
+        }
+        let (text, _) = crate::secrets::source::read_file(&path).map_err(|m| (k.clone(), m))?;
+        crate::secrets::check_value(&text).map_err(|m| (k, format!("{}: {m}", path.display())))?;
+        return Ok((Source::File { path }, Some(text)));
+    }
+    if let Some(argv) = &s.from_command {
+        let k = format!("{key}.from_command");
+        if argv.first().is_none_or(|p| p.is_empty()) {
+            return Err((
+                k,
+                "must name a program: an argv array like [\"vault\", \"read\", \"-field=token\", \"secret/x\"]".into(),
+            ));
+        }
+        let timeout = match s.timeout_ms {
+            None => DEFAULT_COMMAND_TIMEOUT,
+            Some(ms @ 1..=600_000) => Duration::from_millis(ms),
+            Some(ms) => return Err((format!("{key}.timeout_ms"), format!("is {ms}; it must be from 1 to 600000"))),
+        };
+        return Ok((Source::Command { argv: argv.clone(), timeout, dir: base.to_path_buf() }, None));
+    }
+    let chain = s.chain.as_deref().unwrap_or_default();
+    let k = format!("{key}.chain");
+    if !top {
+        return Err((k, "a chain cannot hold another chain".into()));
+    }
+    if chain.is_empty() {
+        return Err((k, "must list at least one source".into()));
+    }
+    let mut all = Vec::new();
+    for (i, entry) in chain.iter().enumerate() {
+        all.push(source(&format!("{k}[{i}]"), entry, env, base, false)?.0);
+    }
+    Ok((Source::Chain(all), None))
+}
+
+/// Checks an `oauth2` table. The token URL is a grant of its own, for the host's
+/// token requests only: checked like an `http.allow` entry (a loopback or private
+/// address only when written literally), HTTPS unless it names an address.
+fn oauth2(
+    key: &str,
+    o: &OAuth2Settings,
+    env: &dyn Fn(&str) -> Option<String>,
+    base: &Path,
+) -> Result<OAuth2, (String, String)> {
+    let k = format!("{key}.token_url");
+    let token_url = url::Url::parse(&o.token_url).map_err(|e| (k.clone(), format!("`{}`: {e}", o.token_url)))?;
+    AllowRule::parse(&token_url.origin().ascii_serialization()).map_err(|m| (k.clone(), m))?;
+    if !token_url.username().is_empty() || token_url.password().is_some() || token_url.fragment().is_some() {
+        return Err((k, "must not carry credentials or a fragment".into()));
+    }
+    let literal = matches!(token_url.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)));
+    if token_url.scheme() != "https" && !literal {
+        return Err((
+            k,
+            "must be https (a client secret never travels in plain text, except to an address written literally)"
+                .into(),
+        ));
+    }
+    if o.client_id.is_empty() || o.client_id.contains(['\r', '\n', '\0']) {
+        return Err((format!("{key}.client_id"), "must be a non-empty line".into()));
+    }
+    let (client_secret, loaded) = source(&format!("{key}.client_secret"), &o.client_secret, env, base, true)?;
+    if let Some(v) = &loaded {
+        crate::secrets::register(v);
+    }
+    Ok(OAuth2 {
+        token_url,
+        client_id: o.client_id.clone(),
+        client_secret,
+        scope: o.scope.clone(),
+        audience: o.audience.clone(),
+        resource: o.resource.clone(),
+    })
+}
+
+/// Checks `http.headers` and `http.host_headers`: the same rules as a guest's
+/// headers, and no header a secret adds for a host the plain header goes to.
+fn plain_headers(
+    settings: &HttpSettings,
+    allow: &[AllowRule],
+    secrets: &[Secret],
+) -> Result<Vec<PlainHeader>, (String, String)> {
+    let mut out = Vec::new();
+    let every = settings.headers.iter().map(|(n, v)| (None, format!("http.headers.{n}"), n, v));
+    let one = settings.host_headers.iter().flat_map(|(host, hs)| {
+        hs.iter().map(move |(n, v)| (Some(host), format!("http.host_headers.\"{host}\".{n}"), n, v))
+    });
+    for (host, key, name, value) in every.chain(one) {
+        let host = host.map(|h| normalize(h));
+        if let Some(h) = &host
+            && !covered(allow, h)
+        {
+            return Err((format!("http.host_headers.\"{h}\""), "is not exactly one of the hosts in http.allow".into()));
+        }
+        let lower = name.to_ascii_lowercase();
+        if name.contains(['\r', '\n', '\0']) || value.contains(['\r', '\n', '\0']) {
+            return Err((key, "CR, LF or NUL in a header name or value is refused".into()));
+        }
+        if HOST_OWNED_HEADERS.contains(&lower.as_str()) || lower == "accept-encoding" {
+            return Err((key, format!("`{name}` is set by the host; a manifest may not set it")));
+        }
+        if let Some(s) = secrets.iter().find(|s| s.header == lower && host.as_ref().is_none_or(|h| *h == s.host)) {
+            return Err((
+                key,
+                format!("`{name}` is injected by {} for {}; a plain header may not replace a secret", s.key, s.host),
+            ));
+        }
+        if value.len() > crate::egress::bounds::MAX_HEADER_BYTES {
+            return Err((key, format!("is longer than {} bytes", crate::egress::bounds::MAX_HEADER_BYTES)));
+        }
+        let name = HeaderName::from_bytes(lower.as_bytes())
+            .map_err(|_| (key.clone(), format!("`{name}` is not a header name")))?;
+        let value = HeaderValue::from_str(value).map_err(|_| (key.clone(), "is not a valid header value".into()))?;
+        out.push(PlainHeader { host, name, value });
+    }
+    if out.len() > crate::egress::bounds::MAX_HEADERS {
+        return Err((
+            "http.headers".into(),
+            format!(
+                "{} plain headers are more than the host sends ({})",
+                out.len(),
+                crate::egress::bounds::MAX_HEADERS
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -453,22 +774,71 @@ mod tests {
         let settings = |host: &str| HttpSettings {
             allow: vec!["https://api.github.com".into()],
             secrets: vec![SecretSettings {
-                from_env: "TOKEN".into(),
+                from_env: Some("TOKEN".into()),
                 host: host.into(),
                 header: "Authorization".into(),
                 format: "token {}".into(),
+                ..SecretSettings::default()
             }],
             ..HttpSettings::default()
         };
         let none = |_: &str| None;
-        let (key, msg) = grant(settings("api.github.com"), &none).unwrap_err();
+        let (key, msg) = grant(settings("api.github.com"), &none, Path::new(".")).unwrap_err();
         assert_eq!(key, "http.secrets[0].from_env");
         assert_eq!(msg, "names TOKEN, but that environment variable is not set");
         let env = |_: &str| Some("abcdefgh12345".to_string());
-        let (key, msg) = grant(settings("evil.example"), &env).unwrap_err();
+        let (key, msg) = grant(settings("evil.example"), &env, Path::new(".")).unwrap_err();
         assert_eq!(key, "http.secrets[0].host");
         assert!(msg.contains("not exactly one of the hosts in http.allow"), "{msg}");
-        let g = grant(settings("api.github.com"), &env).unwrap();
-        assert_eq!(g.secrets[0].header_value(), "token abcdefgh12345");
+        let g = grant(settings("api.github.com"), &env, Path::new(".")).unwrap();
+        assert_eq!(g.secrets[0].header_value(g.secrets[0].loaded().unwrap()), "token abcdefgh12345");
+    }
+
+    #[test]
+    fn plain_headers_follow_the_header_rules() {
+        let with = |headers: &[(&str, &str)], host_headers: &[(&str, &str, &str)]| {
+            let mut s = HttpSettings {
+                allow: vec!["https://api.github.com".into(), "https://api.notion.com".into()],
+                secrets: vec![SecretSettings {
+                    from_env: Some("TOKEN".into()),
+                    host: "api.github.com".into(),
+                    header: "Authorization".into(),
+                    format: "token {}".into(),
+                    ..SecretSettings::default()
+                }],
+                ..HttpSettings::default()
+            };
+            for (n, v) in headers {
+                s.headers.insert(n.to_string(), v.to_string());
+            }
+            for (h, n, v) in host_headers {
+                s.host_headers.entry(h.to_string()).or_default().insert(n.to_string(), v.to_string());
+            }
+            grant(s, &|_: &str| Some("abcdefgh12345".to_string()), Path::new("."))
+        };
+        let g = with(
+            &[("Accept", "application/json")],
+            &[("api.notion.com", "Accept", "text/plain"), ("api.notion.com", "Notion-Version", "2022-06-28")],
+        )
+        .unwrap();
+        let names = |host| {
+            g.plain_headers(host).map(|h| format!("{}={}", h.name, h.value.to_str().unwrap())).collect::<Vec<_>>()
+        };
+        assert_eq!(names("api.github.com"), ["accept=application/json"]);
+        assert_eq!(names("api.notion.com"), ["accept=text/plain", "notion-version=2022-06-28"]);
+
+        let e = with(&[("Host", "evil")], &[]).unwrap_err();
+        assert_eq!(e, ("http.headers.Host".into(), "`Host` is set by the host; a manifest may not set it".into()));
+        let e = with(&[("X-A", "v\r\nHost: evil")], &[]).unwrap_err();
+        assert_eq!(e.1, "CR, LF or NUL in a header name or value is refused");
+        let e = with(&[("Authorization", "Basic x")], &[]).unwrap_err();
+        assert_eq!(
+            e.1,
+            "`Authorization` is injected by http.secrets[0] for api.github.com; a plain header may not replace a secret"
+        );
+        assert!(with(&[], &[("api.notion.com", "Authorization", "x")]).is_ok(), "the secret is for another host");
+        let e = with(&[], &[("evil.example", "Accept", "x")]).unwrap_err();
+        assert_eq!(e.0, "http.host_headers.\"evil.example\"");
+        assert!(with(&[("bad name", "x")], &[]).unwrap_err().1.contains("not a header name"));
     }
 }

@@ -3,6 +3,7 @@
 
 mod cache;
 mod connectors;
+mod credentials;
 mod cursor_reset;
 mod errors;
 mod file_connector;
