@@ -289,11 +289,9 @@ pub async fn run_into(
     if error.is_none() {
         error = stats.write_error.take();
     }
-    for (sampler, what) in [
-        (&stats.rejected_lines, "rejected"),
-        (&stats.skipped_lines, "skipped"),
-        (&stats.repeated_lines, "repeated"),
-    ] {
+    for (sampler, what) in
+        [(&stats.rejected_lines, "rejected"), (&stats.skipped_lines, "skipped"), (&stats.repeated_lines, "repeated")]
+    {
         if sampler.suppressed() > 0 {
             tracing::warn!(connector = %manifest.name, "{} more {what} records were not logged; the report counts all {}",
                 sampler.suppressed(), sampler.seen());

@@ -65,7 +65,8 @@ fn a_refused_stored_cursor_is_shown_reset_and_set_through_the_cli() {
     let set = cursor(dir.path(), &["reset", "hostile", "--to", "page-3"]);
     assert!(set.status.success(), "{}", stderr(&set));
     assert!(
-        stderr(&set).contains("connector `hostile`: cursor set to `page-3` (it was `page-2`); its next run resumes there"),
+        stderr(&set)
+            .contains("connector `hostile`: cursor set to `page-3` (it was `page-2`); its next run resumes there"),
         "{}",
         stderr(&set)
     );
@@ -89,7 +90,11 @@ fn a_refused_stored_cursor_is_shown_reset_and_set_through_the_cli() {
     );
     let none = cursor(dir.path(), &["show", "hostile"]);
     assert!(none.status.success() && none.stdout.is_empty(), "{}", stderr(&none));
-    assert!(stderr(&none).contains("has no stored cursor: its next run starts from the beginning"), "{}", stderr(&none));
+    assert!(
+        stderr(&none).contains("has no stored cursor: its next run starts from the beginning"),
+        "{}",
+        stderr(&none)
+    );
     let again = run(dir.path(), &wasm, true);
     assert_eq!(again.status.code(), Some(4), "{}", stderr(&again));
     assert!(!stderr(&again).contains("host cursor reset"), "{}", stderr(&again));
@@ -166,7 +171,10 @@ fn the_admin_api_shows_and_resets_a_cursor_and_refuses_while_running() {
     let (code, body) = d.post("/connectors/stale/cursor/reset");
     assert_eq!(code, 200, "{body}");
     let reset: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((reset["previous"]["cursor"].as_str(), reset["current"]["stored"].as_bool()), (Some("page-3"), Some(false)));
+    assert_eq!(
+        (reset["previous"]["cursor"].as_str(), reset["current"]["stored"].as_bool()),
+        (Some("page-3"), Some(false))
+    );
     let cleared = d.json("/connectors/stale/cursor");
     assert_eq!((cleared["stored"].as_bool(), cleared["cursor"].is_null()), (Some(false), true), "{cleared}");
 

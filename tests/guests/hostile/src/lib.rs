@@ -168,9 +168,7 @@ fn drafts(req: PageRequest) -> Result<DraftPage, ConnectorError> {
         "stale-cursor" => match cursor.as_str() {
             "" => page(vec![plain("first")], Some("page-2".into())),
             "page-2" if get("fail").as_deref() == Some("yes") => {
-                return Err(ConnectorError::InvalidConfig(
-                    "cursor `page-2` was issued for another base_url".into(),
-                ));
+                return Err(ConnectorError::InvalidConfig("cursor `page-2` was issued for another base_url".into()));
             }
             _ => page(vec![plain("second")], None),
         },
