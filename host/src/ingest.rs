@@ -776,7 +776,7 @@ impl<'a> CursorWatch<'a> {
 
 /// The hint a run gets when its first page, asked for with the stored cursor,
 /// fails: the cursor may be what the connector refuses (a cursor of another
-/// version, or a link of a `base_url` since changed), and until it is reset every
+/// version or config), and until it is reset every
 /// run resumes there. Not for failures of the transport, which a cursor cannot cause.
 fn reset_hint(connector: &str, cursor: &str, e: &crate::guest_error::GuestError) -> String {
     let transport = ["auth", "rate-limited", "timeout", "network", "quota", "circuit-open"];
@@ -794,7 +794,7 @@ fn reset_hint(connector: &str, cursor: &str, e: &crate::guest_error::GuestError)
     };
     format!(
         " (the run's first page, from the stored cursor `{}`: if the connector refuses that cursor, \
-         for one from before a change of its base_url or version, `host cursor reset {name}` \
+         for one from before a change of its config or version, `host cursor reset {name}` \
          starts the next run from the beginning, or `--to CURSOR` from another cursor)",
         Shown::id(cursor)
     )

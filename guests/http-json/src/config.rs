@@ -121,11 +121,21 @@ pub fn test_settings(extra: &[(&str, &str)]) -> Settings {
     connector_sdk::settings::from_pairs(Settings::read, &pairs).unwrap()
 }
 
+/// The scheme and authority of `url`, an `http(s)://` URL.
+fn origin(url: &str) -> String {
+    let authority_at = url.find("://").map_or(0, |i| i + 3);
+    let end = url[authority_at..].find(['/', '?', '#']).map_or(url.len(), |i| authority_at + i);
+    url[..end].to_string()
+}
+
 /// Everything the connector was configured with.
 #[derive(Debug)]
 pub struct Settings {
     /// `base_url` without a trailing `/`.
     pub base_url: String,
+    /// The scheme, host and port of `base_url` (`https://h.test:8443`), against which
+    /// stored cursors hold their URLs.
+    pub origin: String,
     /// The list's URL without paging parameters: `base_url`, `path` and `query`.
     pub list_url: String,
     pub items_pointer: String,
@@ -368,6 +378,7 @@ impl Settings {
             incremental,
             record_path,
             list_url,
+            origin: origin(&base_url),
             base_url,
         })
     }

@@ -7,45 +7,8 @@
 //! Configuration (the manifest's `[config]`; every value is a string, an empty one
 //! counts as not set):
 //!
-//! | key | meaning | default |
-//! |---|---|---|
-//! | `base_url` | the API's address, `http://` or `https://` | required |
-//! | `path` | the list's path under `base_url` (`/items`) | required |
-//! | `query` | extra query string for the list, already encoded (`a=1&b=2`) | none |
-//! | `items_pointer` | JSON pointer of the items array in the body (`/data`); `null` there is an empty page | the body itself |
-//! | `id_field` | the field holding each item's id; a string or number (numbers become text) | required |
-//! | `record_type` | `document`, `event`, `entity`, `claim` or `metric` | `document` |
-//! | `source_instance` | the envelope's `source_instance` | `base_url` without scheme + `path` |
-//! | `last_modified_field` | the field copied to `provenance.last_modified` | none |
-//! | `author_field` | the field copied to `provenance.author` | none |
-//! | `title_field` | the field copied to the envelope's `metadata.title` | none |
-//! | `url_field` | the field holding the item's own URL (absolute or relative), for `provenance.uri` | see below |
-//! | `acl_tags` | comma-separated tags put on every record | none |
-//! | `pagination` | `link`, `next_url`, `cursor`, `has_more`, `page`, `offset` or `none` | `link` |
-//! | `page_size` | items per request (capped by the host's page limit) | 100 |
-//! | `per_page_param` | query parameter that sends `page_size` (not in `offset` mode) | not sent |
-//! | `next_url_pointer` | `next_url` mode: JSON pointer of the next page's URL (or `{"href": ...}`) in the body | required there |
-//! | `cursor_pointer` | `cursor` mode: JSON pointer of the next cursor in the body | this or `cursor_field` |
-//! | `cursor_field` | `cursor` mode: the field of the page's last item that is the next cursor (`sort`) | this or `cursor_pointer` |
-//! | `cursor_param` | `cursor` mode: query parameter to send that cursor in | required unless `"$cursor"` is in `body_template` |
-//! | `has_more_pointer` | `cursor`, `has_more` modes: JSON pointer of a flag; the pass ends when it is not `true` | `/has_more` in `has_more` mode |
-//! | `last_id_param` | `has_more` mode: query parameter that sends the last item's id (`starting_after`) | required unless `"$cursor"` is in `body_template` |
-//! | `last_id_field` | `has_more` mode: the field of the last item that is sent | `id_field` |
-//! | `page_param` | `page` mode: the page-number parameter | `page` |
-//! | `start_page` | `page` mode: the first page's number | 1 |
-//! | `offset_param`, `limit_param` | `offset` mode: the item offset and page length parameters | `offset`, `limit` |
-//! | `method` | `GET` or `POST` (list requests) | `GET` |
-//! | `body_template` | `POST`: the JSON body, with `"$cursor"`, `"$page_size"`, `"$since"`, `"$config.KEY"` (see `template.rs`) | required with `POST` |
-//! | `ok_pointer` | JSON pointer of a success flag (`/ok`): `false` fails the request | none |
-//! | `error_pointer` | JSON pointer of an error in a `2xx` body (`/error`, `/errors`) | none (`/error` for the code when only `ok_pointer` is set) |
-//! | `auth_error_codes` | comma-separated error codes that mean `auth` | `invalid_auth`, `not_authed`, `token_revoked`, `token_expired`, `unauthenticated`, ... |
-//! | `etag_field` | the field copied to `provenance.etag` (`@odata.etag`) | none |
-//! | `etag_pages` | pages whose ETags are kept for conditional requests, 0 to 500 (0: none) | 50 |
-//! | `incremental_field` | the field whose highest value is kept between runs (`updated_at`) | none: every run is a full read |
-//! | `incremental_param` | query parameter that sends it (or `"$since"` in `body_template`) | required with `incremental_field` |
-//! | `incremental_lookback` | how far before the mark the next run starts: `300`, `90s`, `15m`, `2h`, `1d` | 0 |
-//! | `record_path` | path of one record, with `{id}` in it (`/items/{id}`), for `get-record` | none: unsupported |
-//! | `record_pointer` | JSON pointer of the record in `record_path`'s body | the body itself |
+//! The key table, with an example per API family, is in `docs/connectors.md`
+//! ("The http-json connector").
 //!
 //! A *field* (`id_field`, `last_modified_field`, ...) is a top-level key taken
 //! literally (`id`, even `a.b` or `@odata.etag`), or a JSON pointer when it starts

@@ -2,7 +2,7 @@
 //! `GET /connectors/{name}/cursor`, `POST /connectors/{name}/cursor/reset`).
 //!
 //! The cursor is the guest's text and the host cannot read it; when the guest
-//! refuses it (one from before a change of its `base_url` or version), every run
+//! refuses it (one from before a change of its config or version), every run
 //! resumes there and fails the same way. A reset clears it, and the next run starts
 //! from the beginning (change detection keeps what is already stored from being
 //! published again), or sets it to a cursor the operator chose. The connector's

@@ -528,3 +528,132 @@ fn incremental_sync_over_three_runs_with_a_lookback() {
     assert_eq!(third["published"], 0, "{third}");
     assert_eq!(ids(&envelopes), ["2", "4"], "read again inside the look-back, stored as unchanged");
 }
+
+#[test]
+fn a_stored_next_url_cursor_follows_a_move_of_base_url() {
+    // The old host answers page 1 with an absolute next link on itself, then fails
+    // page 2: the stored cursor points to page 2.
+    let serve = |fail_page_2: bool| {
+        move |s: &Seen| {
+            let page: usize = query(s, "page").map_or(1, |p| p.parse().unwrap());
+            if fail_page_2 && page == 2 {
+                return Reply::json(400, &json!({"error": "moved"}));
+            }
+            let next = (page < 3).then(|| format!("http://{}/items?page={}", s.header("host").unwrap(), page + 1));
+            Reply::json(200, &json!({"data": chunk(&items("m", 6), (page - 1) * 2, 2), "next": next}))
+        }
+    };
+    let old = Upstream::start(serve(true));
+    let dir = scratch(&[]);
+    let config = [("path", "/items"), ("items_pointer", "/data"), ("pagination", "next_url"), ("next_url_pointer", "/next")];
+    let wasm = connector(dir.path(), &old, &config);
+    let (first, _, _) = run(dir.path(), &wasm, true);
+    assert_eq!(first.status.code(), Some(4), "{}", stderr(&first));
+    let shown = output(host(&dir.path().join("cache")).args(["cursor", "show", "api", "--store"]).arg(format!(
+        "sqlite:{}",
+        dir.path().join("state.db").display()
+    )));
+    assert_eq!(String::from_utf8_lossy(&shown.stdout), "v2:2:url:/items?page=2\n", "kept as a path on base_url");
+
+    // The API moved: the new base_url's host resumes at page 2; the old one is not asked.
+    let new = Upstream::start(serve(false));
+    connector(dir.path(), &new, &config);
+    let asked_before = old.seen().len();
+    let (second, report, envelopes) = run(dir.path(), &wasm, true);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(ids(&envelopes), ["m3", "m4", "m5", "m6"]);
+    assert_eq!(report["pages"], 2);
+    assert_eq!(old.seen().len(), asked_before);
+    let paths: Vec<String> = new.seen().iter().map(|s| s.path.clone()).collect();
+    assert_eq!(paths, ["/items?page=2", "/items?page=3"]);
+}
+
+#[test]
+fn through_host_serve_a_graph_style_list_with_oauth2_a_plain_header_and_incremental_sync() {
+    use tests::daemon::Daemon;
+    const SECRET: &str = "graph-client-secret-0123456789";
+    let tokens = Upstream::start(|s| {
+        let form = String::from_utf8_lossy(&s.body).into_owned();
+        if !form.contains(&format!("client_secret={SECRET}")) || !form.contains("client_id=graph-app") {
+            return Reply::json(401, &json!({"error": "invalid_client"}));
+        }
+        Reply::json(200, &json!({"access_token": "graph-access-token-abcdefgh", "token_type": "Bearer", "expires_in": 3600}))
+    });
+    let data = Arc::new(Mutex::new(vec![
+        json!({"id": "u1", "lastModifiedDateTime": "2026-05-01T10:00:00Z"}),
+        json!({"id": "u2", "lastModifiedDateTime": "2026-05-01T11:00:00Z"}),
+        json!({"id": "u3", "lastModifiedDateTime": "2026-05-01T12:00:00Z"}),
+    ]));
+    let d = data.clone();
+    let up = Upstream::start(move |s| {
+        if s.header("authorization") != Some("Bearer graph-access-token-abcdefgh") {
+            return Reply::json(401, &json!({"error": {"code": "InvalidAuthenticationToken"}}));
+        }
+        if s.header("prefer") != Some("odata.maxpagesize=2") {
+            return Reply::json(400, &json!({"error": {"code": "MissingPrefer"}}));
+        }
+        let since = query(s, "since");
+        let chosen: Vec<Value> = d
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|i| since.as_deref().is_none_or(|b| i["lastModifiedDateTime"].as_str().unwrap() >= b))
+            .cloned()
+            .collect();
+        let from: usize = query(s, "$skiptoken").map_or(0, |t| t.parse().unwrap());
+        let mut page = json!({"value": chunk(&chosen, from, 2)});
+        if from + 2 < chosen.len() {
+            let mut next = format!("/v1.0/users?$skiptoken={}", from + 2);
+            if let Some(b) = &since {
+                next.push_str(&format!("&since={b}"));
+            }
+            page["@odata.nextLink"] = json!(next);
+        }
+        Reply::json(200, &page)
+    });
+    let dir = scratch(&[]);
+    let store = format!("sqlite:{}", dir.path().join("serve.db").display());
+    let config = dir.path().join("connectors.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[serve]\nstore = {}\n\n[[connectors]]\nname = \"users\"\ncomponent = {}\npoll_interval = \"1h\"\n\
+             [connectors.manifest]\n[connectors.manifest.config]\nbase_url = {}\npath = \"/v1.0/users\"\nid_field = \"id\"\n\
+             items_pointer = \"/value\"\npagination = \"next_url\"\nnext_url_pointer = \"/@odata.nextLink\"\n\
+             incremental_field = \"lastModifiedDateTime\"\nincremental_param = \"since\"\n\
+             [connectors.manifest.http]\nallow = [{}]\n\
+             [connectors.manifest.http.headers]\nPrefer = \"odata.maxpagesize=2\"\n\
+             [[connectors.manifest.http.secrets]]\nhost = \"127.0.0.1\"\n\
+             oauth2 = {{ token_url = {}, client_id = \"graph-app\", client_secret = {{ from_env = \"GRAPH_SECRET\" }} }}\n",
+            quote(&store),
+            quote(HTTP_JSON_WASM),
+            quote(&up.origin()),
+            quote(&up.origin()),
+            quote(&format!("{}/tenant/oauth2/v2.0/token", tokens.origin())),
+        ),
+    )
+    .unwrap();
+    let listen = format!("127.0.0.1:{}", tests::daemon::free_port());
+    let mut daemon = Daemon::start_with(dir.path(), &config, &listen, None, &[("GRAPH_SECRET", SECRET)]);
+    let status = daemon.wait_for("/connectors/users", std::time::Duration::from_secs(60), |v| v["status"]["runs"] == 1);
+    assert_eq!(status["status"]["last_run"]["published"], 3, "{status}");
+
+    // An edit: the next run asks only for what changed since the mark.
+    data.lock().unwrap()[1] = json!({"id": "u2", "lastModifiedDateTime": "2026-05-01T13:00:00Z", "edited": true});
+    let before = up.seen().len();
+    let (code, body) = daemon.post("/connectors/users/run");
+    assert_eq!(code, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["published"], 1, "{report}");
+    assert_eq!(report["http"]["token_requests"], 0, "the token is cached across runs: {report}");
+    assert_eq!(query(&up.seen()[before], "since").as_deref(), Some("2026-05-01T12:00:00Z"));
+    assert_eq!(tokens.seen().len(), 1);
+    daemon.terminate();
+
+    let queued = output(host(&dir.path().join("cache")).args(["queue", "--limit", "100", "--store", &store]));
+    let queued = jsonl(&queued.stdout);
+    assert_eq!(ids(&queued), ["u1", "u2", "u3", "u2"]);
+    assert_eq!(queued[3]["raw"]["edited"], true);
+    let log = daemon.log_text();
+    assert!(!log.contains(SECRET) && !log.contains("graph-access-token-abcdefgh"), "{log}");
+}
