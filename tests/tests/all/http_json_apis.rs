@@ -545,15 +545,28 @@ fn a_stored_next_url_cursor_follows_a_move_of_base_url() {
     };
     let old = Upstream::start(serve(true));
     let dir = scratch(&[]);
-    let config = [("path", "/items"), ("items_pointer", "/data"), ("pagination", "next_url"), ("next_url_pointer", "/next")];
+    let config = [
+        ("path", "/items"),
+        ("id_field", "id"),
+        ("items_pointer", "/data"),
+        ("pagination", "next_url"),
+        ("next_url_pointer", "/next"),
+    ];
     let wasm = connector(dir.path(), &old, &config);
     let (first, _, _) = run(dir.path(), &wasm, true);
     assert_eq!(first.status.code(), Some(4), "{}", stderr(&first));
-    let shown = output(host(&dir.path().join("cache")).args(["cursor", "show", "api", "--store"]).arg(format!(
-        "sqlite:{}",
-        dir.path().join("state.db").display()
-    )));
-    assert_eq!(String::from_utf8_lossy(&shown.stdout), "v2:2:url:/items?page=2\n", "kept as a path on base_url");
+    let shown = output(
+        host(&dir.path().join("cache"))
+            .args(["cursor", "show", "api", "--store"])
+            .arg(format!("sqlite:{}", dir.path().join("state.db").display())),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout),
+        "v2:2:url:/items?page=2\n",
+        "{}\n{}",
+        stderr(&first),
+        stderr(&shown)
+    );
 
     // The API moved: the new base_url's host resumes at page 2; the old one is not asked.
     let new = Upstream::start(serve(false));
@@ -577,7 +590,10 @@ fn through_host_serve_a_graph_style_list_with_oauth2_a_plain_header_and_incremen
         if !form.contains(&format!("client_secret={SECRET}")) || !form.contains("client_id=graph-app") {
             return Reply::json(401, &json!({"error": "invalid_client"}));
         }
-        Reply::json(200, &json!({"access_token": "graph-access-token-abcdefgh", "token_type": "Bearer", "expires_in": 3600}))
+        Reply::json(
+            200,
+            &json!({"access_token": "graph-access-token-abcdefgh", "token_type": "Bearer", "expires_in": 3600}),
+        )
     });
     let data = Arc::new(Mutex::new(vec![
         json!({"id": "u1", "lastModifiedDateTime": "2026-05-01T10:00:00Z"}),
@@ -653,7 +669,9 @@ fn through_host_serve_a_graph_style_list_with_oauth2_a_plain_header_and_incremen
     let queued = output(host(&dir.path().join("cache")).args(["queue", "--limit", "100", "--store", &store]));
     let queued = jsonl(&queued.stdout);
     assert_eq!(ids(&queued), ["u1", "u2", "u3", "u2"]);
-    assert_eq!(queued[3]["raw"]["edited"], true);
+    assert_eq!(queued[1]["superseded"], true, "the first version of u2 was replaced");
+    let edited: Value = serde_json::from_str(queued[3]["envelope"].as_str().unwrap()).unwrap();
+    assert_eq!(edited["raw"]["edited"], true);
     let log = daemon.log_text();
     assert!(!log.contains(SECRET) && !log.contains("graph-access-token-abcdefgh"), "{log}");
 }
