@@ -5,16 +5,16 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::component::{LoadError, LoadedComponent};
 use crate::egress::{Egress, Tape};
-use crate::engine::{Engine, EngineOptions, cache};
+use crate::runtime::component::{LoadError, LoadedComponent};
+use crate::runtime::engine::{Engine, EngineOptions, cache};
 
-use crate::guest_error::GuestError;
 use crate::ingest::{self, RunOptions};
 use crate::lookup::LookupError;
 use crate::manifest::{DirGrant, Manifest, ManifestError};
 use crate::report::RunStatus;
-use crate::sandbox::{Sandbox, StartError};
+use crate::runtime::guest_error::GuestError;
+use crate::runtime::sandbox::{Sandbox, StartError};
 use crate::sink::JsonlSink;
 
 /// Run untrusted data connectors (WebAssembly components) in a sandbox.
@@ -296,14 +296,20 @@ pub enum CliError {
     Grant(#[from] crate::capabilities::wasi::GrantError),
     /// The engine could not be set up.
     #[error(transparent)]
-    Engine(#[from] crate::engine::EngineError),
+    Engine(#[from] crate::runtime::engine::EngineError),
     /// A run ended in failure (its report says why).
-    #[error("{message}")]
-    RunFailed {
-        /// The report's error kind.
-        kind: String,
-        /// The report's error message.
-        message: String,
+    #[error("{}", .0.message)]
+    RunFailed(crate::report::RunError),
+    /// A run ended in failure with no error in its report.
+    #[error("the run failed")]
+    Failed,
+    /// `host get`: the record's draft cannot be sealed.
+    #[error("record `{record_id}` cannot be sealed: {reason}")]
+    Rejected {
+        /// The record.
+        record_id: String,
+        /// Why the host refused its draft.
+        reason: String,
     },
     /// `validate` found invalid envelopes.
     #[error("{0} of the envelopes are invalid")]
@@ -335,23 +341,13 @@ impl CliError {
             CliError::Load(_) | CliError::Manifest(_) | CliError::Grant(_) | CliError::Tape(_) => 3,
             CliError::Serve(crate::serve::ServeError::Store(_)) => 8,
             CliError::Serve(_) => 3,
-            CliError::Guest(e) => guest_exit_code(e.kind()),
-            CliError::RunFailed { kind, .. } => guest_exit_code(kind),
+            CliError::Guest(e) => e.kind().exit_code(),
+            CliError::RunFailed(e) => e.kind.exit_code(),
+            CliError::Failed | CliError::Rejected { .. } => 1,
             CliError::Invalid(_) => 7,
             CliError::Store(_) => 8,
             CliError::Engine(_) | CliError::Io { .. } => 1,
         }
-    }
-}
-
-fn guest_exit_code(kind: &str) -> i32 {
-    match kind {
-        "connector_error" => 4,
-        "limit_exceeded" => 5,
-        "trap" => 6,
-        "grant" => 3,
-        "store" => 8,
-        _ => 1,
     }
 }
 
@@ -458,9 +454,9 @@ async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliErr
     }
     match (report.status, report.error) {
         (RunStatus::Ok, _) => Ok(()),
-        (_, Some(e)) if e.kind == "output_closed" => Ok(()),
-        (_, Some(e)) => Err(CliError::RunFailed { kind: e.kind, message: e.message }),
-        (_, None) => Err(CliError::RunFailed { kind: "failed".into(), message: "the run failed".into() }),
+        (_, Some(e)) if e.kind == crate::report::FailureKind::OutputClosed => Ok(()),
+        (_, Some(e)) => Err(CliError::RunFailed(e)),
+        (_, None) => Err(CliError::Failed),
     }
 }
 
@@ -471,10 +467,7 @@ async fn get_cmd(cache_dir: Option<PathBuf>, args: GetArgs) -> Result<(), CliErr
         crate::lookup::get_sealed(&engine, &component, &manifest, egress, &args.id).await.map_err(|e| match e {
             LookupError::Start(StartError::Grant(e)) => CliError::Grant(e),
             LookupError::Start(StartError::Guest(e)) | LookupError::Guest(e) => CliError::Guest(e),
-            LookupError::Rejected { record_id, reason } => CliError::RunFailed {
-                kind: "rejected".into(),
-                message: format!("record `{record_id}` cannot be sealed: {reason}"),
-            },
+            LookupError::Rejected { record_id, reason } => CliError::Rejected { record_id, reason },
         })?;
     use std::io::Write;
     std::io::stdout()

@@ -41,8 +41,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::bindings::v1::partner::connector::http::{Method, Request, Response};
-use crate::bindings::v1::partner::connector::types::{ApiError, ConnectorError, RetryInfo};
+use crate::contract::http::{Request, Response};
+use crate::contract::{ConnectorError, ErrorCase};
 use crate::manifest::Manifest;
 use crate::manifest::http::HttpGrant;
 use crate::resilience::breaker::{BreakerConfig, Breakers, CircuitBreaker};
@@ -250,7 +250,7 @@ impl Egress {
         let result = self.send_checked(req, call_deadline, stats, log).await;
         if let Err(e) = &result {
             stats.failed += 1;
-            if matches!(e, ConnectorError::Denied(_)) {
+            if e.case == ErrorCase::Denied {
                 stats.denied += 1;
             }
         }
@@ -262,7 +262,7 @@ impl Egress {
         if log.allow(Line::Denied, &self.connector, stats) {
             tracing::warn!(connector = %self.connector, "denied an HTTP request: {why}");
         }
-        ConnectorError::Denied(message)
+        ConnectorError::new(ErrorCase::Denied, message)
     }
 
     async fn send_checked(
@@ -309,22 +309,14 @@ impl Egress {
                 return Err(self.deny(stats, log, &format!("{target}: {m}"), format!("request to {target}: {m}")));
             }
         };
-        let method = match req.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Head => reqwest::Method::HEAD,
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Patch => reqwest::Method::PATCH,
-            Method::Delete => reqwest::Method::DELETE,
-            Method::Options => reqwest::Method::OPTIONS,
-        };
+        let method = req.method.as_reqwest();
 
         if let Some(replay) = &self.replay {
             stats.replayed += 1;
             return match replay.answer(method.as_str(), url.as_str(), req.body.as_deref()) {
                 Ok(Replayed::Response { status, headers, body }) => Ok(Response { status, headers, body }),
                 Ok(Replayed::Error(e)) => Err(e),
-                Err(message) => Err(ConnectorError::Other(message)),
+                Err(message) => Err(ConnectorError::new(ErrorCase::Other, message)),
             };
         }
 
@@ -360,8 +352,10 @@ impl Egress {
             .await;
             match written {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(ConnectorError::Other(e.to_string())),
-                Err(e) => return Err(ConnectorError::Other(format!("recording the exchange failed: {e}"))),
+                Ok(Err(e)) => return Err(ConnectorError::new(ErrorCase::Other, e.to_string())),
+                Err(e) => {
+                    return Err(ConnectorError::new(ErrorCase::Other, format!("recording the exchange failed: {e}")));
+                }
             }
         }
         result
@@ -384,26 +378,28 @@ impl Egress {
             let wait = self.limiter.lock().unwrap_or_else(|e| e.into_inner()).reserve(Instant::now());
             if !wait.is_zero() {
                 if wait > self.policy.max_retry_after || Instant::now() + wait > deadline {
-                    return Err(ConnectorError::RateLimited(RetryInfo {
-                        retry_after_ms: Some(millis(wait)),
-                        message: format!(
+                    return Err(ConnectorError::wait(
+                        ErrorCase::RateLimited,
+                        Some(millis(wait)),
+                        format!(
                             "{what}: the rate limit (http.rate_limit, or the upstream's pause) allows the next request in {} ms",
                             millis(wait)
                         ),
-                    }));
+                    ));
                 }
                 tokio::time::sleep(wait).await;
                 stats.rate_limit_wait_ms += millis(wait);
             }
             let acquired = self.breaker(host, stats, log, |b| b.acquire(Instant::now()));
             if let Err(remaining) = acquired {
-                return Err(ConnectorError::CircuitOpen(RetryInfo {
-                    retry_after_ms: Some(millis(remaining)),
-                    message: format!(
+                return Err(ConnectorError::wait(
+                    ErrorCase::CircuitOpen,
+                    Some(millis(remaining)),
+                    format!(
                         "{what}: the circuit breaker for {host} is open after repeated failures; no request was sent (retry in {} ms)",
                         millis(remaining)
                     ),
-                }));
+                ));
             }
             stats.sent += 1;
             let mut used = credentials::Used::default();
@@ -457,13 +453,13 @@ impl Egress {
                 }
                 Err(AttemptError::TooLarge(m)) => {
                     self.breaker(host, stats, log, CircuitBreaker::on_neutral);
-                    return Err(ConnectorError::Other(format!("{what}: {m}")));
+                    return Err(ConnectorError::new(ErrorCase::Other, format!("{what}: {m}")));
                 }
                 Err(AttemptError::Credential(m)) => {
                     // Nothing was sent to the upstream: not its failure.
                     self.breaker(host, stats, log, CircuitBreaker::on_neutral);
                     tracing::warn!(connector = %self.connector, "no credentials for {what}: {m}");
-                    return Err(ConnectorError::Auth(format!("{what}: {m}")));
+                    return Err(ConnectorError::new(ErrorCase::Auth, format!("{what}: {m}")));
                 }
                 Err(AttemptError::Failed(f, m)) => {
                     if matches!(f, Failure::Other) {
@@ -488,13 +484,14 @@ impl Egress {
                     stats.retries += 1;
                 }
                 Decision::RateLimited(wait) => {
-                    return Err(ConnectorError::RateLimited(RetryInfo {
-                        retry_after_ms: Some(millis(wait)),
-                        message: format!(
+                    return Err(ConnectorError::wait(
+                        ErrorCase::RateLimited,
+                        Some(millis(wait)),
+                        format!(
                             "{message}; the upstream asks to wait {} ms, longer than the host waits (http.retry.max_retry_after_ms)",
                             millis(wait)
                         ),
-                    }));
+                    ));
                 }
                 Decision::Retry(_) | Decision::GiveUp => {
                     let message = if retries > 0 { format!("{message} (after {retries} retries)") } else { message };
@@ -548,15 +545,13 @@ fn status_message(what: &str, status: u16, body: &[u8]) -> String {
 /// The error the guest gets when the host stops trying.
 fn final_error(failure: &Failure, message: String, retry_after: Option<Duration>) -> ConnectorError {
     match failure {
-        Failure::Status(401 | 403) => ConnectorError::Auth(message),
-        Failure::Status(404) => ConnectorError::NotFound(message),
-        Failure::Status(429) => {
-            ConnectorError::RateLimited(RetryInfo { retry_after_ms: retry_after.map(millis), message })
-        }
-        Failure::Status(s) => ConnectorError::Api(ApiError { status: *s, message }),
-        Failure::Timeout => ConnectorError::Timeout(message),
+        Failure::Status(401 | 403) => ConnectorError::new(ErrorCase::Auth, message),
+        Failure::Status(404) => ConnectorError::new(ErrorCase::NotFound, message),
+        Failure::Status(429) => ConnectorError::wait(ErrorCase::RateLimited, retry_after.map(millis), message),
+        Failure::Status(s) => ConnectorError::api(*s, message),
+        Failure::Timeout => ConnectorError::new(ErrorCase::Timeout, message),
         Failure::ConnectionReset | Failure::ConnectionRefused | Failure::TruncatedBody | Failure::Other => {
-            ConnectorError::Network(message)
+            ConnectorError::new(ErrorCase::Network, message)
         }
     }
 }

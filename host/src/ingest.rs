@@ -13,15 +13,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::bindings::v1::partner::connector::types::{EnvelopeDraft, PageRequest, SkippedRecord};
-use crate::component::LoadedComponent;
-use crate::engine::Engine;
+use crate::contract::{Draft, DraftPage, ErrorCase, PageRequest, Skipped};
 use crate::envelope::seal::now_rfc3339;
 use crate::envelope::{ConnectorStamp, Sealer};
 use crate::lifecycle::Event;
 use crate::manifest::Manifest;
-use crate::report::{ComponentInfo, Durations, GuestLog, MAX_PROBLEMS, Problem, RunError, RunReport, RunStatus};
-use crate::sandbox::{Sandbox, StartError};
+use crate::report::{
+    ComponentInfo, Durations, FailureKind, GuestLog, MAX_PROBLEMS, Problem, ProblemKind, RunError, RunReport, RunStatus,
+};
+use crate::runtime::component::LoadedComponent;
+use crate::runtime::engine::Engine;
+use crate::runtime::sandbox::{Sandbox, StartError};
 use crate::sink::JsonlSink;
 use crate::store::{DeadLetter, PageCommit, SealedRecord, Store};
 use crate::untrusted::{MAX_QUOTE, MAX_TEXT, Sampler, Shown, capped};
@@ -67,8 +69,8 @@ pub struct Output {
 }
 
 struct PageMsg {
-    drafts: Vec<EnvelopeDraft>,
-    skipped: Vec<SkippedRecord>,
+    drafts: Vec<Draft>,
+    skipped: Vec<Skipped>,
     collected_at: String,
     /// The cursor this page started at (it identifies the page's delivery).
     cursor: Option<String>,
@@ -144,7 +146,7 @@ pub async fn run_into(
             Ok::<_, crate::store::StoreError>(())
         };
         if let Err(e) = loaded.await {
-            error = Some(RunError::new("store", e.to_string()));
+            error = Some(RunError::new(FailureKind::Store, e.to_string()));
         }
     }
     // Where the run starts: where it resumes if no page gets written.
@@ -162,6 +164,7 @@ pub async fn run_into(
         connector: manifest.name.clone(),
         source: manifest.source.clone(),
         digest: component.digest.clone(),
+        package: component.package(),
         runtime: tokio::runtime::Handle::current(),
     };
     let max_record_bytes = limits.max_record_bytes;
@@ -190,7 +193,7 @@ pub async fn run_into(
     guest_time += t.elapsed();
     match sandbox {
         None => {}
-        Some(Err(StartError::Grant(e))) => error = Some(RunError::new("grant", e.to_string())),
+        Some(Err(StartError::Grant(e))) => error = Some(RunError::new(FailureKind::Grant, e.to_string())),
         Some(Err(StartError::Guest(e))) => error = Some(RunError::guest(&e, None)),
         Some(Ok(mut sandbox)) => {
             sandbox.load_state(std::mem::take(&mut stored_state));
@@ -258,7 +261,7 @@ pub async fn run_into(
                     Ok(Err(_)) => break, // the sealer stopped: the sink failed; it reports why
                     Err(_) => {
                         error = Some(RunError::new(
-                            "limit_exceeded",
+                            FailureKind::LimitExceeded,
                             format!(
                                 "connector `{}`: the run ran past its deadline of {} ms (limits.run_timeout_ms) while its pages were written, and was stopped",
                                 manifest.name, limits.run_timeout_ms
@@ -283,7 +286,7 @@ pub async fn run_into(
     // many connectors on a few workers, and the sealer's store commits need them.
     let joined = tokio::task::spawn_blocking(move || sealer_thread.join()).await;
     let mut stats = joined.ok().and_then(Result::ok).unwrap_or_else(|| SealStats {
-        write_error: Some(RunError::new("output", "the sealer thread panicked")),
+        write_error: Some(RunError::new(FailureKind::Output, "the sealer thread panicked")),
         ..SealStats::default()
     });
     if error.is_none() {
@@ -395,8 +398,8 @@ async fn run_events(
     let end = match &report.error {
         None => RunEnd::Healthy { latency_ms: report.durations_ms.total },
         // The reader closed the output: nothing was wrong with the connector.
-        Some(e) if e.kind == "output_closed" => return Ok(events),
-        Some(e) if e.case.as_deref() == Some("auth") => RunEnd::Refused { reason: &e.message },
+        Some(e) if e.kind == FailureKind::OutputClosed => return Ok(events),
+        Some(e) if e.case == Some(ErrorCase::Auth) => RunEnd::Refused { reason: &e.message },
         Some(e) => RunEnd::Failed { reason: &e.message, last_healthy_at },
     };
     for (kind, payload) in after_run(current, end, options.trigger) {
@@ -422,6 +425,7 @@ struct Target {
     connector: String,
     source: String,
     digest: String,
+    package: &'static str,
     runtime: tokio::runtime::Handle,
 }
 
@@ -455,12 +459,12 @@ fn seal_pages(
     progress: bool,
     max_record_bytes: usize,
 ) -> SealStats {
-    let Target { mut jsonl, jsonl_all, store, connector, source, digest, runtime } = target;
+    let Target { mut jsonl, jsonl_all, store, connector, source, digest, package, runtime } = target;
     let connector_name = connector.clone();
     let committer = store.map(|store| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<SealedPage>(1);
         let sink = jsonl.take().map(|sink| (sink, jsonl_all));
-        let names = Names { connector, source, digest };
+        let names = Names { connector, source, digest, package };
         let thread = std::thread::Builder::new()
             .name("committer".into())
             .spawn(move || commit_pages(store, sink, names, runtime, rx))
@@ -490,7 +494,7 @@ fn seal_pages(
             }
             if stats.problems.len() < MAX_PROBLEMS {
                 stats.problems.push(Problem {
-                    kind: "skipped",
+                    kind: ProblemKind::Skipped,
                     location: capped(&skipped.locator, MAX_QUOTE),
                     reason: capped(&skipped.reason, MAX_TEXT),
                 });
@@ -510,7 +514,11 @@ fn seal_pages(
                 }
                 if stats.problems.len() < MAX_PROBLEMS {
                     let id = capped(&draft.record_id, MAX_QUOTE);
-                    stats.problems.push(Problem { kind: "skipped", reason: repeat.reason(&id), location: id });
+                    stats.problems.push(Problem {
+                        kind: ProblemKind::Skipped,
+                        reason: repeat.reason(&id),
+                        location: id,
+                    });
                 }
                 continue;
             }
@@ -542,7 +550,7 @@ fn seal_pages(
                     }
                     if stats.problems.len() < MAX_PROBLEMS {
                         stats.problems.push(Problem {
-                            kind: "rejected",
+                            kind: ProblemKind::Rejected,
                             location: r.record_id,
                             reason: capped(&r.reason, MAX_TEXT),
                         });
@@ -592,7 +600,7 @@ fn seal_pages(
     if let Some((to_committer, thread)) = committer {
         drop(to_committer);
         let committed = thread.join().unwrap_or_else(|_| SealStats {
-            write_error: Some(RunError::new("output", "the committer thread panicked")),
+            write_error: Some(RunError::new(FailureKind::Output, "the committer thread panicked")),
             ..SealStats::default()
         });
         stats.published += committed.published;
@@ -615,6 +623,7 @@ struct Names {
     connector: String,
     source: String,
     digest: String,
+    package: &'static str,
 }
 
 /// The committer thread: commits each sealed page, in order, in one transaction with
@@ -649,6 +658,7 @@ fn commit_pages(
             connector: &names.connector,
             source: &names.source,
             digest: &names.digest,
+            package: names.package,
             records,
             dead_letters: page.dead_letters,
             cursor: page.next_cursor.as_deref(),
@@ -669,7 +679,7 @@ fn commit_pages(
                 committed.changed
             }
             Err(e) => {
-                stats.write_error = Some(RunError::new("store", e.to_string()));
+                stats.write_error = Some(RunError::new(FailureKind::Store, e.to_string()));
                 break;
             }
         };
@@ -727,21 +737,17 @@ impl<'a> CursorWatch<'a> {
     }
 
     /// Checks the page that `given` asked for.
-    fn check(
-        &mut self,
-        page: &crate::bindings::v1::partner::connector::types::DraftPage,
-        given: Option<&str>,
-    ) -> Result<(), RunError> {
+    fn check(&mut self, page: &DraftPage, given: Option<&str>) -> Result<(), RunError> {
         let Some(next) = page.next_cursor.as_deref() else { return Ok(()) };
         let fail = |what: String| {
             RunError::new(
-                "connector_error",
+                FailureKind::ConnectorError,
                 format!("connector `{}`: list-drafts {what}; stopping instead of looping", self.connector),
             )
         };
         if next.len() > self.max_bytes {
             return Err(RunError::new(
-                "limit_exceeded",
+                FailureKind::LimitExceeded,
                 format!(
                     "connector `{}`: list-drafts returned a cursor of {} bytes, more than limits.max_cursor_bytes ({})",
                     self.connector,
@@ -778,9 +784,8 @@ impl<'a> CursorWatch<'a> {
 /// fails: the cursor may be what the connector refuses (a cursor of another
 /// version or config), and until it is reset every
 /// run resumes there. Not for failures of the transport, which a cursor cannot cause.
-fn reset_hint(connector: &str, cursor: &str, e: &crate::guest_error::GuestError) -> String {
-    let transport = ["auth", "rate-limited", "timeout", "network", "quota", "circuit-open"];
-    if e.kind() == "limit_exceeded" || e.case().is_some_and(|c| transport.contains(&c)) {
+fn reset_hint(connector: &str, cursor: &str, e: &crate::runtime::guest_error::GuestError) -> String {
+    if e.kind() == FailureKind::LimitExceeded || e.case().is_some_and(|c| c.is_transport()) {
         return String::new();
     }
     // The operator pastes it into a shell: a plain name as it is, another quoted.
@@ -802,7 +807,7 @@ fn reset_hint(connector: &str, cursor: &str, e: &crate::guest_error::GuestError)
 
 fn write_failure(e: std::io::Error) -> RunError {
     // A closed pipe (`host run x.wasm | head`) is the reader's choice, not a failure.
-    let kind = if e.kind() == std::io::ErrorKind::BrokenPipe { "output_closed" } else { "output" };
+    let kind = if e.kind() == std::io::ErrorKind::BrokenPipe { FailureKind::OutputClosed } else { FailureKind::Output };
     RunError::new(kind, format!("cannot write envelopes: {e}"))
 }
 

@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::component::LoadedComponent;
 use crate::manifest::{Limits, Manifest};
+use crate::runtime::component::LoadedComponent;
 
 /// Everything `host inspect` shows.
 #[derive(Debug, Serialize)]

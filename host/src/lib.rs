@@ -2,21 +2,20 @@
 //! WebAssembly components, and owns everything that must be trusted.
 //!
 //! A connector is a component built against the `partner:connector@1.0.0` WIT
-//! package (`wit/v1`). The host loads it ([`component`]) into one process-wide
-//! [`engine`], gives each run a fresh sandbox with only the capabilities its
-//! [`manifest`] grants ([`capabilities`]), pages through its records ([`ingest`]), and
-//! seals every record into a hashed, schema-validated envelope ([`envelope`]) that it
-//! writes to a [`sink`]. The `host` binary ([`cli`]) is a thin layer over this library.
+//! package (`wit/v1`). The host loads it into one process-wide engine and gives each
+//! run a fresh sandbox ([`runtime`], the edge where WIT types become the host's own,
+//! [`contract`]) with only the capabilities its [`manifest`] grants
+//! ([`capabilities`]), pages through its records ([`ingest`]), and seals every record
+//! into a hashed, schema-validated envelope ([`envelope`]) that it writes to a
+//! [`sink`] or the [`store`]. The `host` binary ([`cli`]) is a thin layer over this
+//! library.
 
-pub mod bindings;
 pub mod capabilities;
 pub mod cli;
-pub mod component;
+pub mod contract;
 pub mod egress;
-pub mod engine;
 pub mod envelope;
 pub mod files;
-pub mod guest_error;
 pub mod ingest;
 pub mod inspect;
 pub mod lifecycle;
@@ -25,7 +24,7 @@ pub mod manifest;
 pub mod replay;
 pub mod report;
 pub mod resilience;
-pub mod sandbox;
+pub mod runtime;
 pub mod secrets;
 pub mod serve;
 pub mod sink;

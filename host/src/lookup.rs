@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use crate::component::LoadedComponent;
 use crate::egress::Egress;
-use crate::engine::Engine;
 use crate::envelope::{ConnectorStamp, Sealer};
-use crate::guest_error::GuestError;
 use crate::manifest::Manifest;
-use crate::sandbox::{Sandbox, StartError};
+use crate::runtime::component::LoadedComponent;
+use crate::runtime::engine::Engine;
+use crate::runtime::guest_error::GuestError;
+use crate::runtime::sandbox::{Sandbox, StartError};
 
 /// Why a record could not be fetched and sealed.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,7 @@ pub async fn get_sealed(
             format!("asked for `{}`, it returned the record `{}`", Shown::id(id), Shown::id(&record.id)),
         ));
     }
-    let mut drafts = sandbox.to_envelopes(std::slice::from_ref(&record)).await?;
+    let mut drafts = sandbox.to_envelopes(vec![record]).await?;
     drop(sandbox);
     if drafts.len() != 1 {
         return Err(broken(

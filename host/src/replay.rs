@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::bindings::v1;
 use crate::envelope::seal::{draft_from_json, now_rfc3339};
 use crate::envelope::{ConnectorStamp, Sealer};
 use crate::lifecycle::{self, Event};
@@ -35,7 +34,7 @@ pub async fn replay(store: &Store, connector: Option<&str>) -> Result<Replay, St
         let stamp = ConnectorStamp {
             name: letter.connector.clone(),
             digest: letter.connector_digest.clone(),
-            package: v1::PACKAGE.to_string(),
+            package: letter.package.clone(),
         };
         let mut sealer = Sealer::new(&letter.source, &stamp);
         sealer.set_collected_at(now.clone());
@@ -48,6 +47,7 @@ pub async fn replay(store: &Store, connector: Option<&str>) -> Result<Replay, St
                     connector: &letter.connector,
                     source: &letter.source,
                     digest: &letter.connector_digest,
+                    package: &letter.package,
                     records: vec![SealedRecord {
                         record_id: &draft.record_id,
                         raw_sha256: std::str::from_utf8(&hash).expect("hex is ASCII"),

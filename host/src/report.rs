@@ -85,7 +85,7 @@ pub struct ComponentInfo {
     /// The WIT package it targets.
     pub package: String,
     /// Whether its compiled code came from the cache (`hit`, `miss`, `off`).
-    pub cache: crate::engine::cache::CacheOutcome,
+    pub cache: crate::runtime::engine::cache::CacheOutcome,
 }
 
 /// Where the time of a run went, in milliseconds.
@@ -108,14 +108,23 @@ pub struct Durations {
 /// A record that was not published.
 #[derive(Clone, Debug, Serialize)]
 pub struct Problem {
-    /// `skipped` (the connector could not read it, or its record id repeats in the
-    /// run) or `rejected` (the host refused it).
-    pub kind: &'static str,
+    /// What happened to the record.
+    pub kind: ProblemKind,
     /// Where it is: a locator from the connector, or the record id.
     #[serde(rename = "where")]
     pub location: String,
     /// Why.
     pub reason: String,
+}
+
+/// What happened to a record listed as a problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// The connector could not read it, or its record id repeats in the run.
+    Skipped,
+    /// The host refused its draft.
+    Rejected,
 }
 
 /// Guest log counts.
@@ -127,30 +136,76 @@ pub struct GuestLog {
     pub dropped: u64,
 }
 
+/// What kind of failure ended a run (serialised `connector_error`, `limit_exceeded`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The connector returned a `connector-error`, or broke the contract.
+    ConnectorError,
+    /// The connector hit a limit of the sandbox or a deadline.
+    LimitExceeded,
+    /// The connector trapped.
+    Trap,
+    /// A granted directory could not be opened.
+    Grant,
+    /// The store failed.
+    Store,
+    /// The envelopes could not be written.
+    Output,
+    /// The reader closed the pipe (`host run x.wasm | head`): not a failure of the host.
+    OutputClosed,
+}
+
+impl FailureKind {
+    /// The kind as the report spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::ConnectorError => "connector_error",
+            FailureKind::LimitExceeded => "limit_exceeded",
+            FailureKind::Trap => "trap",
+            FailureKind::Grant => "grant",
+            FailureKind::Store => "store",
+            FailureKind::Output => "output",
+            FailureKind::OutputClosed => "output_closed",
+        }
+    }
+
+    /// The exit code of `host run` (and `host get`) when a run ends with this kind.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            FailureKind::ConnectorError => 4,
+            FailureKind::LimitExceeded => 5,
+            FailureKind::Trap => 6,
+            FailureKind::Grant => 3,
+            FailureKind::Store => 8,
+            FailureKind::Output | FailureKind::OutputClosed => 1,
+        }
+    }
+}
+
 /// Why a run failed.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunError {
-    /// `connector_error`, `limit_exceeded`, `trap`, `grant`, `store`, `output`, or
-    /// `output_closed` (the reader closed the pipe: not a failure of the host).
-    pub kind: String,
+    /// What kind of failure.
+    pub kind: FailureKind,
     /// The full message.
     pub message: String,
     /// How long the failed guest call ran before it ended, in milliseconds.
     pub call_ms: Option<f64>,
     /// For a `connector_error`, which case of the WIT `connector-error` it was
     /// (`auth`, `rate-limited`, …): an `auth` failure revokes the connector.
-    pub case: Option<String>,
+    pub case: Option<crate::contract::ErrorCase>,
 }
 
 impl RunError {
     /// A failure of `kind` that was not a guest call's.
-    pub fn new(kind: &str, message: impl Into<String>) -> RunError {
-        RunError { kind: kind.into(), message: message.into(), call_ms: None, case: None }
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> RunError {
+        RunError { kind, message: message.into(), call_ms: None, case: None }
     }
 
     /// A guest call's failure, which ran for `call_ms`.
-    pub fn guest(e: &crate::guest_error::GuestError, call_ms: Option<f64>) -> RunError {
-        RunError { kind: e.kind().into(), message: e.to_string(), call_ms, case: e.case().map(str::to_string) }
+    pub fn guest(e: &crate::runtime::guest_error::GuestError, call_ms: Option<f64>) -> RunError {
+        RunError { kind: e.kind(), message: e.to_string(), call_ms, case: e.case() }
     }
 }
 

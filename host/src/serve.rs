@@ -30,8 +30,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::engine::Engine;
 use crate::resilience::breaker::BreakerConfig;
+use crate::runtime::engine::Engine;
 use crate::store::Store;
 use config::{ConnectorEntry, ServeConfig};
 use slot::Slot;
@@ -60,7 +60,7 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     /// The engine could not be set up.
     #[error(transparent)]
-    Engine(#[from] crate::engine::EngineError),
+    Engine(#[from] crate::runtime::engine::EngineError),
     /// The admin API cannot listen.
     #[error("the admin API cannot listen on {addr}: {source}")]
     Listen {
@@ -206,7 +206,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
     let cap = open_file_limit();
     let store = Store::open(&cfg.settings.store).await?;
-    let engine = Engine::new(crate::engine::EngineOptions { cache_dir: options.cache_dir.clone() })?;
+    let engine = Engine::new(crate::runtime::engine::EngineOptions { cache_dir: options.cache_dir.clone() })?;
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| ServeError::Listen { addr: options.listen, source })?;

@@ -200,6 +200,8 @@ pub struct PageCommit<'a> {
     pub source: &'a str,
     /// The producing component's digest.
     pub digest: &'a str,
+    /// The WIT package the producing component implements.
+    pub package: &'a str,
     /// The page's sealed records.
     pub records: Vec<SealedRecord<'a>>,
     /// The page's refused drafts.
@@ -465,6 +467,8 @@ pub struct DeadLetterRow {
     pub draft: String,
     /// The producing component's digest.
     pub connector_digest: String,
+    /// The WIT package the producing component implements.
+    pub package: String,
     /// When it was refused.
     pub created_at: String,
     /// When a replay sealed it, if one did.
@@ -475,7 +479,7 @@ impl Store {
     /// Dead letters, oldest first; only those not yet replayed when `pending`.
     pub async fn dead_letters(&self, pending: bool) -> Result<Vec<DeadLetterRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, connector, source, record_id, reason, draft, connector_digest, created_at, replayed_at \
+            "SELECT id, connector, source, record_id, reason, draft, connector_digest, created_at, replayed_at, package \
              FROM dead_letters WHERE $1 = 0 OR replayed_at IS NULL ORDER BY id",
         )
         .bind(i64::from(pending))
@@ -494,6 +498,7 @@ impl Store {
                 connector_digest: r.get(6),
                 created_at: r.get(7),
                 replayed_at: r.get(8),
+                package: r.get(9),
             })
             .collect())
     }

@@ -356,10 +356,10 @@ fn state_from_one_run_is_not_visible_to_the_next() {
 /// not hold up a good one, even with a single async worker thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_hostile_connector_does_not_hold_up_the_others() {
-    use host::component::LoadedComponent;
-    use host::engine::{Engine, EngineOptions};
     use host::ingest::{self, RunOptions};
     use host::manifest::Manifest;
+    use host::runtime::component::LoadedComponent;
+    use host::runtime::engine::{Engine, EngineOptions};
     use host::sink::JsonlSink;
 
     let engine = Engine::new(EngineOptions { cache_dir: None }).unwrap();
@@ -387,7 +387,7 @@ async fn a_hostile_connector_does_not_hold_up_the_others() {
     );
     assert_eq!(good_report.published, 35);
     assert!(good_report.error.is_none());
-    assert_eq!(bad_report.error.as_ref().unwrap().kind, "limit_exceeded");
+    assert_eq!(bad_report.error.as_ref().unwrap().kind.as_str(), "limit_exceeded");
     assert!(good_took < bad_took, "the good connector waited for the hostile one ({good_took:?} vs {bad_took:?})");
     assert!(bad_took.as_millis() >= 3000);
 }

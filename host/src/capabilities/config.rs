@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::bindings::v1::partner::connector::config;
+use crate::runtime::bindings::v1::partner::connector::config;
 
 /// The values the operator set in the manifest's `[config]` (and `--set`).
 pub struct ConfigCap {

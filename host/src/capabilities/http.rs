@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::bindings::v1::partner::connector::http::{self, Request, Response};
-use crate::bindings::v1::partner::connector::types::ConnectorError;
 use crate::egress::{Egress, HttpStats, RequestLog};
+use crate::runtime::bindings::v1::partner::connector::http::{self, Request, Response};
+use crate::runtime::bindings::v1::partner::connector::types::ConnectorError;
 
 /// The HTTP capability of one run.
 pub struct HttpCap {
@@ -40,7 +40,9 @@ pub struct HttpView<'a> {
 
 impl http::Host for HttpView<'_> {
     async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, ConnectorError>> {
+        // The WIT types end here: the egress speaks the host's own.
         let cap = &mut *self.cap;
-        Ok(cap.egress.send(req, self.deadline, &mut cap.stats, &mut cap.log).await)
+        let answer = cap.egress.send(req.into(), self.deadline, &mut cap.stats, &mut cap.log).await;
+        Ok(answer.map(Response::from).map_err(ConnectorError::from))
     }
 }

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use tokio::io::AsyncWrite;
 
-use crate::bindings::v1::partner::connector::log::{self, Level};
 use crate::manifest::Limits;
+use crate::runtime::bindings::v1::partner::connector::log::{self, Level};
 
 /// The guest's log: one per run, shared by the `log` import and stdout/stderr.
 pub struct LogCap {

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::bindings::v1::partner::connector::state;
 use crate::manifest::Limits;
+use crate::runtime::bindings::v1::partner::connector::state;
 
 /// The guest tried to keep more state than the limit allows.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@
 //! worker, outside any deadline. Every step after this check works on at most these
 //! sizes, so each is bounded in time as well as in memory.
 
-use crate::bindings::v1::partner::connector::http::Request;
+use crate::contract::http::Request;
 use crate::untrusted::Shown;
 
 /// The longest URL a guest may send, in bytes. RFC 9110 §4.1 asks that senders and
@@ -72,7 +72,7 @@ pub fn check(req: &Request, max_body: u64) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::v1::partner::connector::http::Method;
+    use crate::contract::http::Method;
 
     fn req(url: &str, headers: Vec<(String, String)>, body: Option<Vec<u8>>) -> Request {
         Request { method: Method::Get, url: url.into(), headers, body, timeout_ms: None }

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::bindings::v1::partner::connector::types::{ApiError, ConnectorError, RetryInfo};
+use crate::contract::{ConnectorError, ErrorCase};
 
 /// One recorded exchange.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -82,8 +82,9 @@ pub enum Recorded {
     },
     /// An error returned to the guest.
     Error {
-        /// The `connector-error` case (`timeout`, `api`, …).
-        kind: String,
+        /// The `connector-error` case (`timeout`, `api`, …); a case this host does
+        /// not know is read as `other`.
+        kind: ErrorCase,
         /// Its message.
         message: String,
         /// For `api`, the status.
@@ -98,41 +99,7 @@ pub enum Recorded {
 impl Recorded {
     /// The recorded form of an error.
     pub fn error(e: &ConnectorError) -> Recorded {
-        let (kind, message, status, retry_after_ms) = match e {
-            ConnectorError::Auth(m) => ("auth", m.clone(), None, None),
-            ConnectorError::RateLimited(r) => ("rate-limited", r.message.clone(), None, r.retry_after_ms),
-            ConnectorError::Timeout(m) => ("timeout", m.clone(), None, None),
-            ConnectorError::Network(m) => ("network", m.clone(), None, None),
-            ConnectorError::NotFound(m) => ("not-found", m.clone(), None, None),
-            ConnectorError::Api(a) => ("api", a.message.clone(), Some(a.status), None),
-            ConnectorError::InvalidConfig(m) => ("invalid-config", m.clone(), None, None),
-            ConnectorError::Parse(m) => ("parse", m.clone(), None, None),
-            ConnectorError::Quota(m) => ("quota", m.clone(), None, None),
-            ConnectorError::CircuitOpen(r) => ("circuit-open", r.message.clone(), None, r.retry_after_ms),
-            ConnectorError::Denied(m) => ("denied", m.clone(), None, None),
-            ConnectorError::Unsupported(m) => ("unsupported", m.clone(), None, None),
-            ConnectorError::Other(m) => ("other", m.clone(), None, None),
-        };
-        Recorded::Error { kind: kind.into(), message, status, retry_after_ms }
-    }
-
-    fn to_error(kind: &str, message: String, status: Option<u16>, retry_after_ms: Option<u64>) -> ConnectorError {
-        let retry = |message| RetryInfo { retry_after_ms, message };
-        match kind {
-            "auth" => ConnectorError::Auth(message),
-            "rate-limited" => ConnectorError::RateLimited(retry(message)),
-            "timeout" => ConnectorError::Timeout(message),
-            "network" => ConnectorError::Network(message),
-            "not-found" => ConnectorError::NotFound(message),
-            "api" => ConnectorError::Api(ApiError { status: status.unwrap_or(0), message }),
-            "invalid-config" => ConnectorError::InvalidConfig(message),
-            "parse" => ConnectorError::Parse(message),
-            "quota" => ConnectorError::Quota(message),
-            "circuit-open" => ConnectorError::CircuitOpen(retry(message)),
-            "denied" => ConnectorError::Denied(message),
-            "unsupported" => ConnectorError::Unsupported(message),
-            _ => ConnectorError::Other(message),
-        }
+        Recorded::Error { kind: e.case, message: e.message.clone(), status: e.status, retry_after_ms: e.retry_after_ms }
     }
 }
 
@@ -250,7 +217,10 @@ impl Replay {
                 Replayed::Response { status, headers, body: body.bytes().expect("checked when loaded") }
             }
             Recorded::Error { kind, message, status, retry_after_ms } => {
-                Replayed::Error(Recorded::to_error(&kind, message, status, retry_after_ms))
+                // An `api` error always has a status; a hand-written recording may omit it.
+                let status = (kind == ErrorCase::Api).then(|| status.unwrap_or(0));
+                let retry_after_ms = retry_after_ms.filter(|_| kind.has_retry_after());
+                Replayed::Error(ConnectorError { case: kind, message, status, retry_after_ms })
             }
         })
     }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::canonical::{self, Kind};
 use super::schema;
-use crate::bindings::v1::partner::connector::types::{EnvelopeDraft, RecordType};
+use crate::contract::{Draft, Provenance, RecordType};
 
 /// Identifies the component that produced an envelope (`metadata.connector`).
 #[derive(Clone, Debug)]
@@ -115,7 +115,7 @@ impl Sealer {
     /// No draft can take the host down: a panic while sealing (a bug of the host's,
     /// whatever the draft) refuses that one draft, which then goes to dead letters
     /// like any other refusal, and the sealer goes on with the next.
-    pub fn seal_into(&mut self, draft: &EnvelopeDraft, out: &mut Vec<u8>) -> Result<[u8; 64], Rejection> {
+    pub fn seal_into(&mut self, draft: &Draft, out: &mut Vec<u8>) -> Result<[u8; 64], Rejection> {
         let start = out.len();
         let sealed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.seal_unguarded(draft, out)));
         match sealed {
@@ -143,7 +143,7 @@ impl Sealer {
         }
     }
 
-    fn seal_unguarded(&mut self, draft: &EnvelopeDraft, out: &mut Vec<u8>) -> Result<[u8; 64], String> {
+    fn seal_unguarded(&mut self, draft: &Draft, out: &mut Vec<u8>) -> Result<[u8; 64], String> {
         let start = out.len();
         let max = self.max_record_bytes;
         if draft.raw.len() > max {
@@ -212,7 +212,7 @@ impl Sealer {
             fields.insert("envelope_version".into(), json!("1.0"));
             fields.insert("source".into(), serde_json::from_slice(&self.source_json).expect("the host writes JSON"));
             fields.insert("collected_at".into(), json!(self.collected_at));
-            fields.insert("record_type".into(), json!(record_type(draft.record_type)));
+            fields.insert("record_type".into(), json!(draft.record_type.as_str()));
             fields.insert("hashes".into(), json!({ "raw_sha256": hash }));
             fields.insert("metadata".into(), json!({ "connector": self.stamp }));
             let violations = schema::violations(&whole);
@@ -247,7 +247,7 @@ impl Sealer {
     }
 
     /// Writes the envelope up to and including `raw`, in the seed's field order.
-    fn write(&self, d: &EnvelopeDraft, hash: &str, out: &mut Vec<u8>) {
+    fn write(&self, d: &Draft, hash: &str, out: &mut Vec<u8>) {
         let s = |out: &mut Vec<u8>, v: &str| serde_json::to_writer(&mut *out, v).expect("writing to a Vec cannot fail");
         out.extend_from_slice(b"{\"envelope_version\":\"1.0\",\"source\":");
         out.extend_from_slice(&self.source_json);
@@ -258,7 +258,7 @@ impl Sealer {
         out.extend_from_slice(b",\"record_id\":");
         s(out, &d.record_id);
         out.extend_from_slice(b",\"record_type\":\"");
-        out.extend_from_slice(record_type(d.record_type).as_bytes());
+        out.extend_from_slice(d.record_type.as_str().as_bytes());
         out.extend_from_slice(b"\",\"provenance\":{\"uri\":");
         s(out, &d.provenance.uri);
         let optional = [
@@ -289,7 +289,7 @@ impl Sealer {
 /// nothing deeper, and a stand-in costs nothing however large the guest's `raw` is.
 /// A scalar (`canonical`, a few bytes) is put in whole, so the schema's message
 /// quotes it.
-fn set_guest_part(part: &mut Value, d: &EnvelopeDraft, raw: Kind, canonical: &[u8]) {
+fn set_guest_part(part: &mut Value, d: &Draft, raw: Kind, canonical: &[u8]) {
     let part = part.as_object_mut().expect("the guest part is an object");
     set_str(part, "source_instance", &d.source_instance);
     set_str(part, "record_id", &d.record_id);
@@ -340,12 +340,12 @@ fn set_str(map: &mut Map<String, Value>, key: &str, value: &str) {
 /// Each of its texts is kept up to `max` bytes (`limits.max_record_bytes`): a draft
 /// with a longer one could never be sealed anyway, and the store keeps no more of
 /// a guest's text than that.
-pub fn draft_to_json(d: &EnvelopeDraft, max: usize) -> String {
+pub fn draft_to_json(d: &Draft, max: usize) -> String {
     let cut = |t: &str| crate::untrusted::capped(t, max);
     let cut_opt = |t: &Option<String>| t.as_deref().map(cut);
     json!({
         "record_id": cut(&d.record_id),
-        "record_type": record_type(d.record_type),
+        "record_type": d.record_type.as_str(),
         "source_instance": cut(&d.source_instance),
         "provenance": {
             "uri": cut(&d.provenance.uri),
@@ -361,20 +361,15 @@ pub fn draft_to_json(d: &EnvelopeDraft, max: usize) -> String {
 }
 
 /// A draft kept by [`draft_to_json`], read back.
-pub fn draft_from_json(text: &str) -> Result<EnvelopeDraft, String> {
-    use crate::bindings::v1::partner::connector::types::Provenance;
+pub fn draft_from_json(text: &str) -> Result<Draft, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("the kept draft is not JSON: {e}"))?;
     let s = |v: &Value, key: &str| v[key].as_str().map(str::to_string);
-    let record_type = match v["record_type"].as_str() {
-        Some("Document") => RecordType::Document,
-        Some("Event") => RecordType::Event,
-        Some("Entity") => RecordType::Entity,
-        Some("Claim") => RecordType::Claim,
-        Some("Metric") => RecordType::Metric,
-        other => return Err(format!("the kept draft has record_type {other:?}")),
+    let record_type = match v["record_type"].as_str().and_then(RecordType::parse) {
+        Some(t) => t,
+        None => return Err(format!("the kept draft has record_type {}", v["record_type"])),
     };
     let p = &v["provenance"];
-    Ok(EnvelopeDraft {
+    Ok(Draft {
         record_id: s(&v, "record_id").unwrap_or_default(),
         record_type,
         source_instance: s(&v, "source_instance").unwrap_or_default(),
@@ -391,17 +386,6 @@ pub fn draft_from_json(text: &str) -> Result<EnvelopeDraft, String> {
         raw: s(&v, "raw").unwrap_or_default(),
         metadata: s(&v, "metadata"),
     })
-}
-
-/// The envelope's spelling of a record type.
-pub fn record_type(t: RecordType) -> &'static str {
-    match t {
-        RecordType::Document => "Document",
-        RecordType::Event => "Event",
-        RecordType::Entity => "Entity",
-        RecordType::Claim => "Claim",
-        RecordType::Metric => "Metric",
-    }
 }
 
 /// The current time as RFC 3339 UTC with milliseconds (`2026-11-22T10:00:00.123Z`).
@@ -425,10 +409,9 @@ fn quote(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::v1::partner::connector::types::Provenance;
 
-    fn draft(raw: &str, metadata: Option<&str>) -> EnvelopeDraft {
-        EnvelopeDraft {
+    fn draft(raw: &str, metadata: Option<&str>) -> Draft {
+        Draft {
             record_id: "r".into(),
             record_type: RecordType::Event,
             source_instance: "s".into(),

@@ -228,7 +228,7 @@ async fn record(State(daemon): Shared, Path((name, id)): Path<(String, String)>)
     match crate::lookup::get_sealed(&daemon.engine, &v.component, &v.manifest, v.egress.clone(), &id).await {
         // One sealed envelope, as the host wrote it: sent as it is, never parsed again.
         Ok(line) => ([(axum::http::header::CONTENT_TYPE, "application/json")], line).into_response(),
-        Err(crate::lookup::LookupError::Guest(e)) if e.case() == Some("not-found") => {
+        Err(crate::lookup::LookupError::Guest(e)) if e.case() == Some(crate::contract::ErrorCase::NotFound) => {
             error(StatusCode::NOT_FOUND, e.to_string())
         }
         Err(e) => error(StatusCode::BAD_GATEWAY, e.to_string()),

@@ -14,14 +14,14 @@ use serde::Serialize;
 
 use super::Daemon;
 use super::config::ConnectorEntry;
-use crate::component::LoadedComponent;
 use crate::egress::Egress;
 use crate::ingest::{self, Output, RunOptions};
 use crate::lifecycle::{self, Event};
 use crate::manifest::Manifest;
 use crate::report::{RunReport, RunStatus};
 use crate::resilience::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-use crate::sandbox::Sandbox;
+use crate::runtime::component::LoadedComponent;
+use crate::runtime::sandbox::Sandbox;
 
 /// A version of a connector that passed its checks.
 pub struct Version {

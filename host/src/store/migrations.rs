@@ -96,6 +96,10 @@ const MIGRATIONS: &[&str] = &[
     // run; found through this index, they are read without the sync event each page
     // of every run adds.
     "CREATE INDEX events_by_connector_type ON events (connector, event_type);",
+    // 5: the WIT package of the component that produced a dead letter, so that a
+    // replay stamps its envelope with the contract the draft was made under. Every
+    // earlier dead letter came from a `1.0.0` component, the only one hosted then.
+    "ALTER TABLE dead_letters ADD COLUMN package TEXT NOT NULL DEFAULT 'partner:connector@1.0.0';",
 ];
 
 /// The schema version this host writes.

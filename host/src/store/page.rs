@@ -68,7 +68,8 @@ pub(super) const INSERT_EVENT: &str = "INSERT INTO events (connector, event_type
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, fingerprint) DO NOTHING";
 
 const INSERT_DEAD_LETTER: &str = "INSERT INTO dead_letters \
-     (connector, source, record_id, reason, draft, connector_digest, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+     (connector, source, record_id, reason, draft, connector_digest, created_at, package) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 const SAVE_CURSOR: &str = "INSERT INTO cursors (connector, cursor, updated_at) VALUES ($1, $2, $3) \
      ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at";
@@ -124,7 +125,8 @@ pub(super) fn commit(conn: &Connection, page: &PageCommit<'_>) -> Result<(PageOu
         let what = "keeping a dead letter";
         let mut insert = conn.prepare(INSERT_DEAD_LETTER).map_err(failed(what))?;
         for d in &page.dead_letters {
-            let row = [page.connector, page.source, &d.record_id, &d.reason, &d.draft, page.digest, page.now];
+            let row =
+                [page.connector, page.source, &d.record_id, &d.reason, &d.draft, page.digest, page.now, page.package];
             insert.execute(&row.map(|v| Some(v.as_bytes()))).map_err(failed(what))?;
             outcome.dead_lettered += 1;
         }

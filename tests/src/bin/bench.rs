@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use host::bindings::v1::partner::connector::types::{EnvelopeDraft, Provenance, RecordType};
+use host::contract::{Draft, Provenance, RecordType};
 use host::envelope::{ConnectorStamp, Sealer};
 
 // The same allocator as the `host` binary, so that the comparison is of the sandbox.
@@ -357,22 +357,21 @@ fn native_run(feed: &Path, out: &Path) -> anyhow::Result<usize> {
     let mut published = 0;
     let mut page = Vec::with_capacity(1000);
     let path = "/bench/feed.jsonl";
-    let mut flush =
-        |page: &mut Vec<EnvelopeDraft>, sealer: &mut Sealer, w: &mut BufWriter<File>| -> anyhow::Result<usize> {
-            buf.clear();
-            let mut n = 0;
-            for d in page.drain(..) {
-                if sealer.seal_into(&d, &mut buf).is_ok() {
-                    n += 1;
-                }
+    let mut flush = |page: &mut Vec<Draft>, sealer: &mut Sealer, w: &mut BufWriter<File>| -> anyhow::Result<usize> {
+        buf.clear();
+        let mut n = 0;
+        for d in page.drain(..) {
+            if sealer.seal_into(&d, &mut buf).is_ok() {
+                n += 1;
             }
-            w.write_all(&buf)?;
-            Ok(n)
-        };
+        }
+        w.write_all(&buf)?;
+        Ok(n)
+    };
     for line in BufReader::with_capacity(256 << 10, File::open(feed)?).lines() {
         let line = line?;
         let f: Fields = serde_json::from_str(&line)?;
-        page.push(EnvelopeDraft {
+        page.push(Draft {
             record_id: f.id.to_string(),
             record_type: RecordType::Claim,
             source_instance: "factcheck.example.org".into(),

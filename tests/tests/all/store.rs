@@ -159,7 +159,9 @@ fn a_store_of_schema_version_2_is_migrated_with_its_queue() {
         INSERT INTO queue (seq, source, record_id, raw_sha256, enqueued_at, acked_at) VALUES
             (3, 'old-source', 'a', 'a1', '2026-01-01T00:00:00Z', '2026-01-03T00:00:00Z'),
             (5, 'old-source', 'b', 'b1', '2026-01-01T00:00:00Z', NULL),
-            (8, 'old-source', 'a', 'a2', '2026-01-02T00:00:00Z', NULL);";
+            (8, 'old-source', 'a', 'a2', '2026-01-02T00:00:00Z', NULL);
+        INSERT INTO dead_letters (connector, source, record_id, reason, draft, connector_digest, created_at) VALUES
+            ('old', 'old-source', 'x', 'raw is not JSON', '{}', 'sha256:0', '2026-01-01T00:00:00Z');";
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let options =
@@ -195,6 +197,10 @@ fn a_store_of_schema_version_2_is_migrated_with_its_queue() {
         v
     });
     assert_eq!(version, host::store::migrations::latest());
+    // A dead letter from before version 5 came from a 1.0.0 component, the only kind then.
+    let letters =
+        output(host(&dir.path().join("cache")).args(["dead-letters", "list", "--store"]).arg(db_url(dir.path())));
+    assert_eq!(jsonl(&letters.stdout)[0]["package"], "partner:connector@1.0.0");
 }
 
 #[test]
@@ -350,6 +356,7 @@ fn dead_letters_can_be_listed_shown_and_replayed() {
     assert_eq!(list[0]["record_id"], "not-json");
     assert!(list[0]["reason"].as_str().unwrap().starts_with("raw is not JSON"));
     assert!(list[0].get("draft").is_none());
+    assert_eq!(list[0]["package"], "partner:connector@1.0.0", "the package of the component that made it");
 
     let shown: serde_json::Value = serde_json::from_slice(&cmd(&["dead-letters", "show", "1"]).stdout).unwrap();
     assert_eq!(shown["draft"]["raw"], "{not json");
@@ -365,10 +372,15 @@ fn dead_letters_can_be_listed_shown_and_replayed() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query("UPDATE dead_letters SET draft = replace(draft, '{not json', '{\\\"fixed\\\":true}') WHERE id = 1")
-            .execute(&pool)
-            .await
-            .unwrap();
+        // (and marks it as made by a component of another contract version: the
+        // replay stamps what the dead letter says, not this host's constant)
+        sqlx::query(
+            "UPDATE dead_letters SET draft = replace(draft, '{not json', '{\\\"fixed\\\":true}'), \
+             package = 'partner:connector@1.1.0' WHERE id = 1",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
         pool.close().await;
     });
     let before = queue(dir.path()).len();
@@ -377,6 +389,8 @@ fn dead_letters_can_be_listed_shown_and_replayed() {
     let q = queue(dir.path());
     assert_eq!(q.len(), before + 1);
     assert_eq!(q.last().unwrap()["record_id"], "not-json");
+    let envelope: serde_json::Value = serde_json::from_str(q.last().unwrap()["envelope"].as_str().unwrap()).unwrap();
+    assert_eq!(envelope["metadata"]["connector"]["package"], "partner:connector@1.1.0");
     let pending = jsonl(&cmd(&["dead-letters", "list", "--pending"]).stdout);
     assert_eq!(pending.len(), 2);
 }

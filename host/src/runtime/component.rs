@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre};
 
-use crate::bindings::v1;
+use super::bindings::v1;
+use super::engine::Engine;
+use super::engine::cache::CacheOutcome;
 use crate::capabilities::HostState;
-use crate::engine::Engine;
-use crate::engine::cache::CacheOutcome;
 
 /// A compiled, checked and pre-linked connector component.
 pub struct LoadedComponent {
@@ -21,8 +21,9 @@ pub struct LoadedComponent {
     pub digest: String,
     /// Size of the file in bytes.
     pub size: u64,
-    /// The pre-linked component: a run only instantiates it.
-    pub pre: v1::ConnectorPre<HostState>,
+    /// The pre-linked component, for the world it implements: a run only
+    /// instantiates it.
+    pub pre: World,
     /// Whether the compiled code came from the cache.
     pub cache: CacheOutcome,
     /// Time spent compiling or loading the compiled code.
@@ -31,6 +32,22 @@ pub struct LoadedComponent {
     pub imports: Vec<String>,
     /// What the component exports (interface names).
     pub exports: Vec<String>,
+}
+
+/// A pre-linked component, by the version of the connector world it implements.
+/// Every export the sandbox calls dispatches on this.
+pub enum World {
+    /// `partner:connector@1.0.0`, world `connector`.
+    V1_0(v1::ConnectorPre<HostState>),
+}
+
+impl World {
+    /// The WIT package and version.
+    pub fn package(&self) -> &'static str {
+        match self {
+            World::V1_0(_) => v1::PACKAGE,
+        }
+    }
 }
 
 /// A component that could not be loaded.
@@ -145,16 +162,16 @@ impl LoadedComponent {
 
         let pre: InstancePre<HostState> =
             engine.linker().instantiate_pre(&component).map_err(|e| missing_import(&path, &imports, &e))?;
-        let pre = v1::ConnectorPre::new(pre).map_err(|e| LoadError::Invalid {
+        let pre = World::V1_0(v1::ConnectorPre::new(pre).map_err(|e| LoadError::Invalid {
             path: path.clone(),
             message: format!("its `{}` export does not match the contract: {e:#}", v1::SOURCE_EXPORT),
-        })?;
+        })?);
         Ok(LoadedComponent { path, digest, size: bytes.len() as u64, pre, cache, load_time, imports, exports })
     }
 
     /// The WIT package and version the component was built against.
     pub fn package(&self) -> &'static str {
-        v1::PACKAGE
+        self.pre.package()
     }
 }
 

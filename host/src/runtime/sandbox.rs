@@ -15,14 +15,12 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::bindings::v1;
-use crate::bindings::v1::partner::connector::types::{
-    ConnectorError, DraftPage, EnvelopeDraft, PageRequest, SourceRecord,
-};
+use super::bindings::v1;
+use super::component::{LoadedComponent, World};
+use super::engine::{Engine, SLICE_TICKS};
+use super::guest_error::GuestError;
 use crate::capabilities::HostState;
-use crate::component::LoadedComponent;
-use crate::engine::{Engine, SLICE_TICKS};
-use crate::guest_error::GuestError;
+use crate::contract::{ConnectorError, Draft, DraftPage, PageRequest, SourceRecord};
 use crate::manifest::Manifest;
 
 const STARTED: &str = "a started sandbox has an instance";
@@ -30,15 +28,13 @@ const STARTED: &str = "a started sandbox has an instance";
 /// The longest `source-name` the host accepts.
 pub const MAX_SOURCE_NAME: usize = 128;
 
-/// Calls export `$method` of the guest under the call's deadline, timing it and
-/// classifying a failure as `$call`. (A macro, because the call borrows the bindings
-/// and the store, two fields of the sandbox, at once.)
-macro_rules! call_guest {
-    ($self:ident, $call:expr, $method:ident($($arg:expr),*)) => {{
-        let deadline = $self.arm($call)?;
+/// Awaits `$future`, a call into the guest, under `$deadline`: times it into
+/// `last_call` and classifies a failure as `$call`. (A macro, because the future
+/// borrows the bindings and the store, two fields of the sandbox, at once.)
+macro_rules! timed {
+    ($self:ident, $call:expr, $deadline:expr, $future:expr) => {{
         let started = Instant::now();
-        let source = $self.bindings.as_ref().expect(STARTED).partner_connector_source();
-        let result = tokio::time::timeout_at(deadline.into(), source.$method(&mut $self.store $(, $arg)*)).await;
+        let result = tokio::time::timeout_at($deadline.into(), $future).await;
         $self.last_call = started.elapsed();
         match result {
             Ok(result) => result.map_err(|e| $self.fail($call, e)),
@@ -47,10 +43,15 @@ macro_rules! call_guest {
     }};
 }
 
+/// An instance, by the version of the connector world its component implements.
+enum Instance {
+    V1_0(v1::Connector),
+}
+
 /// A live instance of a connector, for one run.
 pub struct Sandbox {
     store: Store<HostState>,
-    bindings: Option<v1::Connector>,
+    instance: Option<Instance>,
     name: String,
     timeout_ms: u64,
     run_timeout_ms: u64,
@@ -93,7 +94,7 @@ impl Sandbox {
         });
         let mut sandbox = Sandbox {
             store,
-            bindings: None,
+            instance: None,
             name: manifest.name.clone(),
             timeout_ms: limits.call_timeout_ms,
             run_timeout_ms: limits.run_timeout_ms,
@@ -104,15 +105,12 @@ impl Sandbox {
         };
         const CALL: &str = "instantiate";
         let deadline = sandbox.arm(CALL)?;
-        let started = Instant::now();
-        let instance =
-            tokio::time::timeout_at(deadline.into(), component.pre.instantiate_async(&mut sandbox.store)).await;
-        sandbox.last_call = started.elapsed();
-        let instance = match instance {
-            Ok(instance) => instance.map_err(|e| sandbox.fail(CALL, e))?,
-            Err(_) => return Err(sandbox.past_deadline(CALL).into()),
+        let instance = match &component.pre {
+            World::V1_0(pre) => {
+                Instance::V1_0(timed!(sandbox, CALL, deadline, pre.instantiate_async(&mut sandbox.store))?)
+            }
         };
-        sandbox.bindings = Some(instance);
+        sandbox.instance = Some(instance);
         Ok(sandbox)
     }
 
@@ -154,9 +152,9 @@ impl Sandbox {
         GuestError::from_wasmtime(&self.name, call, self.deadline_in_force(), self.max_page_bytes, e)
     }
 
-    fn refused(&self, call: &'static str, error: ConnectorError) -> GuestError {
+    fn refused(&self, call: &'static str, error: impl Into<ConnectorError>) -> GuestError {
         // The error's text is the guest's: kept only up to a bound.
-        GuestError::Connector { connector: self.name.clone(), call, error: crate::guest_error::capped(error) }
+        GuestError::Connector { connector: self.name.clone(), call, error: error.into().capped() }
     }
 
     fn check_count(&self, call: &'static str, count: usize) -> Result<(), GuestError> {
@@ -182,7 +180,12 @@ impl Sandbox {
     /// `.`, `_` or `-` (it is shown to operators and compared across versions).
     pub async fn source_name(&mut self) -> Result<String, GuestError> {
         const CALL: &str = "source-name";
-        let name = call_guest!(self, CALL, call_source_name())?;
+        let deadline = self.arm(CALL)?;
+        let name = match self.instance.as_ref().expect(STARTED) {
+            Instance::V1_0(b) => {
+                timed!(self, CALL, deadline, b.partner_connector_source().call_source_name(&mut self.store))?
+            }
+        };
         let well_formed = (1..=MAX_SOURCE_NAME).contains(&name.len())
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if !well_formed {
@@ -202,8 +205,16 @@ impl Sandbox {
     /// `list-drafts`: one page as drafts, in one crossing.
     pub async fn list_drafts(&mut self, req: PageRequest) -> Result<DraftPage, GuestError> {
         const CALL: &str = "list-drafts";
-        let result = call_guest!(self, CALL, call_list_drafts(&req));
-        let page = result?.map_err(|e| self.refused(CALL, e))?;
+        let deadline = self.arm(CALL)?;
+        let page: DraftPage = match self.instance.as_ref().expect(STARTED) {
+            Instance::V1_0(b) => {
+                let req = req.into();
+                let source = b.partner_connector_source();
+                timed!(self, CALL, deadline, source.call_list_drafts(&mut self.store, &req))?
+                    .map_err(|e| self.refused(CALL, e))?
+                    .into()
+            }
+        };
         self.check_count(CALL, page.drafts.len() + page.skipped.len())?;
         Ok(page)
     }
@@ -211,15 +222,31 @@ impl Sandbox {
     /// `get-record`.
     pub async fn get_record(&mut self, id: &str) -> Result<SourceRecord, GuestError> {
         const CALL: &str = "get-record";
-        let result = call_guest!(self, CALL, call_get_record(id));
-        result?.map_err(|e| self.refused(CALL, e))
+        let deadline = self.arm(CALL)?;
+        match self.instance.as_ref().expect(STARTED) {
+            Instance::V1_0(b) => {
+                let source = b.partner_connector_source();
+                let record = timed!(self, CALL, deadline, source.call_get_record(&mut self.store, id))?;
+                record.map(SourceRecord::from).map_err(|e| self.refused(CALL, e))
+            }
+        }
     }
 
     /// `to-envelopes`.
-    pub async fn to_envelopes(&mut self, records: &[SourceRecord]) -> Result<Vec<EnvelopeDraft>, GuestError> {
+    pub async fn to_envelopes(&mut self, records: Vec<SourceRecord>) -> Result<Vec<Draft>, GuestError> {
         const CALL: &str = "to-envelopes";
-        let result = call_guest!(self, CALL, call_to_envelopes(records));
-        let drafts = result?.map_err(|e| self.refused(CALL, e))?;
+        let deadline = self.arm(CALL)?;
+        let drafts: Vec<Draft> = match self.instance.as_ref().expect(STARTED) {
+            Instance::V1_0(b) => {
+                let records: Vec<_> = records.into_iter().map(Into::into).collect();
+                let source = b.partner_connector_source();
+                timed!(self, CALL, deadline, source.call_to_envelopes(&mut self.store, &records))?
+                    .map_err(|e| self.refused(CALL, e))?
+                    .into_iter()
+                    .map(Draft::from)
+                    .collect()
+            }
+        };
         self.check_count(CALL, drafts.len())?;
         Ok(drafts)
     }
