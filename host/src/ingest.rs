@@ -377,19 +377,14 @@ async fn run_events(
     let previous = store.connector_events(name).await?;
     if !previous.iter().any(|e| e.event_type == CONNECTOR_PROVISIONED) {
         let config = serde_json::to_string(&*manifest.config).expect("config serialises");
-        events.push(Event::new(
-            CONNECTOR_PROVISIONED,
-            name,
-            format!("provision:{name}"),
-            &report.started_at,
-            serde_json::json!({
-                "connector_type": manifest.source,
-                "provider": "wasm",
-                "credentials_ref": "none",
-                "config_hash": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(config.as_bytes())),
-                "component_digest": report.component.digest,
-            }),
-        ));
+        let provisioned = EventKind::ConnectorProvisioned {
+            connector_type: manifest.source.clone(),
+            provider: "wasm",
+            credentials_ref: "none",
+            config_hash: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(config.as_bytes())),
+            component_digest: report.component.digest.clone(),
+        };
+        events.push(provisioned.event(name, format!("provision:{name}"), &report.started_at));
     }
     let reduced = reduce(name, &previous);
     // Before this run's Provisioned is stored, the connector is as good as provisioned.
@@ -402,17 +397,15 @@ async fn run_events(
         Some(e) if e.case == Some(ErrorCase::Auth) => RunEnd::Refused { reason: &e.message },
         Some(e) => RunEnd::Failed { reason: &e.message, last_healthy_at },
     };
-    for (kind, payload) in after_run(current, end, options.trigger) {
-        events.push(Event::new(kind, name, delivery.clone(), at, payload));
+    for kind in after_run(current, end, options.trigger) {
+        events.push(kind.event(name, delivery.clone(), at));
     }
     if let Some(e) = &report.error {
-        events.push(Event::new(
-            SYNC_INGEST_REJECTED,
-            name,
-            delivery,
-            at,
-            serde_json::json!({ "rejection_reason": e.message, "rejected_payload_ref": report.next_cursor }),
-        ));
+        let rejected = EventKind::SyncIngestRejected {
+            rejection_reason: e.message.clone(),
+            rejected_payload_ref: report.next_cursor.clone(),
+        };
+        events.push(rejected.event(name, delivery, at));
     }
     Ok(events)
 }

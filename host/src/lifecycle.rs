@@ -64,7 +64,112 @@ pub fn allowed(from: Option<ConnectorState>, to: ConnectorState) -> bool {
     )
 }
 
-/// One lifecycle event.
+/// What an event says: its type and its payload's fields, as the schema
+/// (`schemas/lifecycle_event.schema.json`) requires them. Every event the host
+/// records is made from one of these ([`EventKind::event`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event_type", content = "payload")]
+pub enum EventKind {
+    /// The store saw the connector for the first time.
+    ConnectorProvisioned {
+        /// The connector's source.
+        connector_type: String,
+        /// Always `wasm`.
+        provider: &'static str,
+        /// The host holds credentials; the event names none.
+        credentials_ref: &'static str,
+        /// SHA-256 of the connector's config values.
+        config_hash: String,
+        /// The component's digest.
+        component_digest: String,
+    },
+    /// A run showed the connector's health.
+    ConnectorHealthChecked {
+        /// `healthy` (a failing run degrades instead).
+        health_status: &'static str,
+        /// How long the run took.
+        latency_ms: f64,
+    },
+    /// A run (or a reload) failed.
+    ConnectorDegraded {
+        /// The error.
+        degradation_reason: String,
+        /// When the connector was last found healthy.
+        last_healthy_at: Option<String>,
+    },
+    /// The upstream refused the connector's credentials.
+    ConnectorRevoked {
+        /// The error.
+        revocation_reason: String,
+    },
+    /// The connector came back.
+    ConnectorReconnected {
+        /// Degraded or revoked.
+        previous_state: ConnectorState,
+        /// What brought it back ([`Trigger::reconnect_strategy`]).
+        reconnect_strategy: &'static str,
+    },
+    /// A page's new or changed records were stored.
+    SyncIngestAccepted {
+        /// The page's delivery id.
+        ingest_batch_id: String,
+        /// How many records were new or changed.
+        ingested_count: usize,
+        /// SHA-256 over their `raw_sha256`, in order.
+        records_sha256: String,
+    },
+    /// A run failed; its pages from the cursor on were not ingested.
+    SyncIngestRejected {
+        /// The error.
+        rejection_reason: String,
+        /// The cursor a later run resumes at.
+        rejected_payload_ref: Option<String>,
+    },
+    /// The daemon will run a failed connector again.
+    SyncRetryScheduled {
+        /// Failures in a row.
+        retry_attempt: u32,
+        /// After this many in a row the run breaker opens.
+        max_retries: u32,
+        /// When (RFC 3339).
+        next_retry_at: String,
+        /// The failure.
+        reason: Option<String>,
+        /// The cursor the retry resumes at.
+        resume_cursor: Option<String>,
+    },
+    /// A draft was kept as a dead letter.
+    SyncDeadLettered {
+        /// Why it was refused.
+        failure_reason: String,
+        /// Always 1: a draft is sealed once per run.
+        total_attempts: u32,
+        /// The record id.
+        dead_letter_ref: String,
+    },
+    /// Dead letters were sealed again.
+    SyncReplayCompleted {
+        /// The replay's delivery id.
+        replay_id: String,
+        /// How many were published.
+        replayed_count: u64,
+        /// Always `dead_letters`.
+        replay_source: &'static str,
+    },
+}
+
+impl EventKind {
+    /// The event this says about `connector`, delivered as `delivery_id` at
+    /// `recorded_at`, fingerprinted over its type and payload.
+    pub fn event(&self, connector: &str, delivery_id: String, recorded_at: &str) -> Event {
+        let mut tagged = serde_json::to_value(self).expect("an event kind serialises");
+        let payload = tagged["payload"].take();
+        let event_type = tagged["event_type"].as_str().expect("the tag is a string");
+        Event::new(event_type, connector, delivery_id, recorded_at, payload)
+    }
+}
+
+/// One lifecycle event, as the store keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Event {
     /// The event type (one of the constants above).
@@ -86,7 +191,9 @@ pub struct Event {
 }
 
 impl Event {
-    /// An event of `event_type` about `connector`, fingerprinted over its type and payload.
+    /// An event of `event_type` about `connector`, fingerprinted over its type and
+    /// payload. The host makes its events with [`EventKind::event`]; this is for
+    /// events read back and for tests.
     pub fn new(event_type: &str, connector: &str, delivery_id: String, recorded_at: &str, payload: Value) -> Event {
         let mut h = Sha256::new();
         h.update(event_type.as_bytes());
@@ -287,33 +394,29 @@ pub enum RunEnd<'a> {
 /// - other failures: `ConnectorDegraded` from provisioned, healthy or
 ///   reconnected; nothing when degraded or revoked already (the run's
 ///   `SyncIngestRejected` records the failure).
-pub fn after_run(current: Option<ConnectorState>, end: RunEnd<'_>, trigger: Trigger) -> Vec<(&'static str, Value)> {
+pub fn after_run(current: Option<ConnectorState>, end: RunEnd<'_>, trigger: Trigger) -> Vec<EventKind> {
     use ConnectorState::*;
     match end {
         RunEnd::Healthy { latency_ms } => {
             let mut events = Vec::new();
-            if let Some(previous @ (Degraded | Revoked)) = current {
-                events.push((
-                    CONNECTOR_RECONNECTED,
-                    serde_json::json!({
-                        "previous_state": previous,
-                        "reconnect_strategy": trigger.reconnect_strategy(),
-                    }),
-                ));
+            if let Some(previous_state @ (Degraded | Revoked)) = current {
+                events.push(EventKind::ConnectorReconnected {
+                    previous_state,
+                    reconnect_strategy: trigger.reconnect_strategy(),
+                });
             }
-            events.push((
-                CONNECTOR_HEALTH_CHECKED,
-                serde_json::json!({ "health_status": "healthy", "latency_ms": latency_ms }),
-            ));
+            events.push(EventKind::ConnectorHealthChecked { health_status: "healthy", latency_ms });
             events
         }
         RunEnd::Refused { reason } if current != Some(Revoked) => {
-            vec![(CONNECTOR_REVOKED, serde_json::json!({ "revocation_reason": reason }))]
+            vec![EventKind::ConnectorRevoked { revocation_reason: reason.to_string() }]
         }
-        RunEnd::Failed { reason, last_healthy_at } if !matches!(current, Some(Degraded | Revoked)) => vec![(
-            CONNECTOR_DEGRADED,
-            serde_json::json!({ "degradation_reason": reason, "last_healthy_at": last_healthy_at }),
-        )],
+        RunEnd::Failed { reason, last_healthy_at } if !matches!(current, Some(Degraded | Revoked)) => {
+            vec![EventKind::ConnectorDegraded {
+                degradation_reason: reason.to_string(),
+                last_healthy_at: last_healthy_at.map(str::to_string),
+            }]
+        }
         RunEnd::Refused { .. } | RunEnd::Failed { .. } => Vec::new(),
     }
 }
@@ -323,6 +426,78 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// One of each kind, with the optional fields both set and unset.
+    fn every_kind() -> Vec<EventKind> {
+        use EventKind::*;
+        vec![
+            ConnectorProvisioned {
+                connector_type: "feed".into(),
+                provider: "wasm",
+                credentials_ref: "none",
+                config_hash: "0".repeat(64),
+                component_digest: "1".repeat(64),
+            },
+            ConnectorHealthChecked { health_status: "healthy", latency_ms: 12.5 },
+            ConnectorDegraded { degradation_reason: "api error 500".into(), last_healthy_at: None },
+            ConnectorDegraded {
+                degradation_reason: "x".into(),
+                last_healthy_at: Some("2026-01-01T00:00:00.000Z".into()),
+            },
+            ConnectorRevoked { revocation_reason: "auth: 401".into() },
+            ConnectorReconnected { previous_state: ConnectorState::Revoked, reconnect_strategy: "backoff" },
+            SyncIngestAccepted {
+                ingest_batch_id: "page:c:start".into(),
+                ingested_count: 3,
+                records_sha256: "2".repeat(64),
+            },
+            SyncIngestRejected { rejection_reason: "trap".into(), rejected_payload_ref: None },
+            SyncIngestRejected { rejection_reason: "trap".into(), rejected_payload_ref: Some("v2:3:page:3".into()) },
+            SyncRetryScheduled {
+                retry_attempt: 2,
+                max_retries: 5,
+                next_retry_at: "2026-01-01T00:05:00Z".into(),
+                reason: Some("timeout".into()),
+                resume_cursor: None,
+            },
+            SyncDeadLettered {
+                failure_reason: "raw is not JSON".into(),
+                total_attempts: 1,
+                dead_letter_ref: "r1".into(),
+            },
+            SyncReplayCompleted { replay_id: "replay:c:t".into(), replayed_count: 1, replay_source: "dead_letters" },
+        ]
+    }
+
+    fn schema() -> jsonschema::Validator {
+        let text = include_str!("../../schemas/lifecycle_event.schema.json");
+        jsonschema::validator_for(&serde_json::from_str(text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn every_event_the_host_makes_matches_the_schema() {
+        let schema = schema();
+        let mut types = std::collections::BTreeSet::new();
+        for kind in every_kind() {
+            let event = kind.event("c", "d".into(), "2026-01-01T00:00:00.000Z");
+            let value = serde_json::to_value(&event).unwrap();
+            let errors: Vec<String> = schema.iter_errors(&value).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{value}: {errors:?}");
+            types.insert(event.event_type);
+        }
+        assert_eq!(types.len(), 10, "one of each of the schema's ten types: {types:?}");
+        // The check can fail: a payload without a field the schema requires does.
+        let mut broken = serde_json::to_value(every_kind()[4].event("c", "d".into(), "2026-01-01T00:00:00Z")).unwrap();
+        broken["payload"].as_object_mut().unwrap().remove("revocation_reason");
+        assert!(!schema.is_valid(&broken));
+    }
+
+    #[test]
+    fn a_kind_fingerprints_as_the_same_type_and_payload_written_out() {
+        let kind = EventKind::ConnectorRevoked { revocation_reason: "auth: 401".into() };
+        let by_hand = Event::new(CONNECTOR_REVOKED, "c", "d".into(), "t", json!({"revocation_reason": "auth: 401"}));
+        assert_eq!(kind.event("c", "d".into(), "t"), by_hand);
+    }
 
     fn ev(t: &str, at: &str, payload: Value) -> Event {
         Event::new(t, "c", format!("d-{at}"), at, payload)
@@ -401,8 +576,8 @@ mod tests {
                 let mut events = vec![Event::new(CONNECTOR_PROVISIONED, "c", "p".into(), "t", json!({}))];
                 for (i, &end) in runs.iter().enumerate() {
                     let current = reduce("c", &events).current_state;
-                    for (j, (kind, payload)) in after_run(current, ends[end], trigger).into_iter().enumerate() {
-                        let mut e = Event::new(kind, "c", format!("run{i}-{j}"), "t", payload);
+                    for (j, kind) in after_run(current, ends[end], trigger).into_iter().enumerate() {
+                        let mut e = kind.event("c", format!("run{i}-{j}"), "t");
                         e.seq = Some(events.len() as i64);
                         events.push(e);
                     }
@@ -424,16 +599,22 @@ mod tests {
 
     #[test]
     fn a_comeback_is_a_reconnection_with_the_trigger_as_its_strategy() {
+        // Each event as its type and payload.
+        let after_run = |current, end, trigger| -> Vec<(String, Value)> {
+            let events =
+                after_run(current, end, trigger).iter().map(|k| k.event("c", "d".into(), "t")).collect::<Vec<_>>();
+            events.into_iter().map(|e| (e.event_type, e.payload)).collect()
+        };
         let back = after_run(Some(ConnectorState::Revoked), RunEnd::Healthy { latency_ms: 5.0 }, Trigger::Backoff);
         assert_eq!(
             back[0],
-            (CONNECTOR_RECONNECTED, json!({"previous_state": "revoked", "reconnect_strategy": "backoff"}))
+            (CONNECTOR_RECONNECTED.to_string(), json!({"previous_state": "revoked", "reconnect_strategy": "backoff"}))
         );
         assert_eq!(back[1].0, CONNECTOR_HEALTH_CHECKED);
         let again = after_run(Some(ConnectorState::Healthy), RunEnd::Healthy { latency_ms: 5.0 }, Trigger::Scheduled);
         assert_eq!(again.len(), 1, "a healthy connector found healthy only records the check");
         let revoked =
             after_run(Some(ConnectorState::Healthy), RunEnd::Refused { reason: "auth: 401" }, Trigger::Manual);
-        assert_eq!(revoked, vec![(CONNECTOR_REVOKED, json!({"revocation_reason": "auth: 401"}))]);
+        assert_eq!(revoked, vec![(CONNECTOR_REVOKED.to_string(), json!({"revocation_reason": "auth: 401"}))]);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::envelope::seal::{draft_from_json, now_rfc3339};
 use crate::envelope::{ConnectorStamp, Sealer};
-use crate::lifecycle::{self, Event};
+use crate::lifecycle::{Event, EventKind};
 use crate::store::{PageCommit, SealedRecord, Store, StoreError};
 
 /// What a replay did.
@@ -75,13 +75,12 @@ pub async fn replay(store: &Store, connector: Option<&str>) -> Result<Replay, St
         .into_iter()
         .map(|(connector, replayed)| {
             let replay_id = format!("replay:{connector}:{now}");
-            Event::new(
-                lifecycle::SYNC_REPLAY_COMPLETED,
-                &connector,
-                replay_id.clone(),
-                &now,
-                serde_json::json!({ "replay_id": replay_id, "replayed_count": replayed, "replay_source": "dead_letters" }),
-            )
+            let completed = EventKind::SyncReplayCompleted {
+                replay_id: replay_id.clone(),
+                replayed_count: replayed,
+                replay_source: "dead_letters",
+            };
+            completed.event(&connector, replay_id, &now)
         })
         .collect();
     store.record_events(&events).await?;

@@ -207,7 +207,7 @@ async fn reload(State(daemon): Shared, Path(name): Path<String>) -> Response {
             let digest = slot.live().map(|v| v.component.digest.clone());
             axum::Json(json!({ "outcome": "unchanged", "digest": digest })).into_response()
         }
-        Err(message) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
+        Err(refused) => error(StatusCode::UNPROCESSABLE_ENTITY, refused.to_string()),
     }
 }
 

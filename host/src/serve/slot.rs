@@ -219,7 +219,7 @@ impl Slot {
 
     /// Loads the configured component and manifest and, if they pass the checks,
     /// makes them the live version. A version that fails leaves the live one alone.
-    pub async fn reload(&self, daemon: &Daemon) -> Result<ReloadOutcome, String> {
+    pub async fn reload(&self, daemon: &Daemon) -> Result<ReloadOutcome, ReloadError> {
         let result = self.try_reload(daemon).await;
         match &result {
             Ok(ReloadOutcome::Swapped { digest }) => {
@@ -228,11 +228,12 @@ impl Slot {
                 self.status.lock().unwrap_or_else(|e| e.into_inner()).reload_error = None;
             }
             Ok(ReloadOutcome::Unchanged) => {}
-            Err(message) => {
+            Err(refused) => {
+                let message = refused.to_string();
                 tracing::error!(connector = %self.name, "reload refused, the live version keeps running: {message}");
                 self.counters.lock().unwrap_or_else(|e| e.into_inner()).reload_failures += 1;
                 self.status.lock().unwrap_or_else(|e| e.into_inner()).reload_error = Some(message.clone());
-                if let Err(e) = self.record_refused_reload(daemon, message).await {
+                if let Err(e) = self.record_refused_reload(daemon, &message).await {
                     tracing::warn!(connector = %self.name, "cannot record the Degraded event: {e}");
                 }
             }
@@ -250,22 +251,23 @@ impl Slot {
         let now = crate::envelope::seal::now_rfc3339();
         let events: Vec<Event> = lifecycle::after_run(reduced.current_state, end, lifecycle::Trigger::Manual)
             .into_iter()
-            .map(|(kind, payload)| Event::new(kind, &self.name, format!("reload:{}:{now}", self.name), &now, payload))
+            .map(|kind| kind.event(&self.name, format!("reload:{}:{now}", self.name), &now))
             .collect();
         daemon.store.record_events(&events).await.map(drop)
     }
 
-    async fn try_reload(&self, daemon: &Daemon) -> Result<ReloadOutcome, String> {
+    async fn try_reload(&self, daemon: &Daemon) -> Result<ReloadOutcome, ReloadError> {
         let entry = self.entry();
         let env = |var: &str| std::env::var(var).ok();
-        let manifest = entry.load_manifest(&daemon.config_path(), &env).map_err(|e| e.to_string())?;
+        let manifest = entry.load_manifest(&daemon.config_path(), &env)?;
         let path = entry.component.clone();
+        let read = |source| ReloadError::Read { path: entry.component.clone(), source };
         let bytes = tokio::task::spawn_blocking(move || {
             crate::files::read_bounded(&path, crate::files::MAX_COMPONENT, "a component")
         })
         .await
-        .map_err(|e| format!("cannot read component {}: {e}", entry.component.display()))?
-        .map_err(|e| format!("cannot read component {}: {e}", entry.component.display()))?;
+        .map_err(|e| read(std::io::Error::other(e)))?
+        .map_err(read)?;
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
         let old = self.live();
         if let Some(old) = &old
@@ -279,8 +281,7 @@ impl Slot {
         let path = entry.component.clone();
         let component = tokio::task::spawn_blocking(move || LoadedComponent::from_bytes(&engine, &path, &bytes))
             .await
-            .map_err(|e| format!("compiling panicked: {e}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ReloadError::CompilePanicked(e.to_string()))??;
         let component = Arc::new(component);
 
         // The check: it instantiates under its manifest and names its source.
@@ -288,18 +289,14 @@ impl Slot {
             Some(old) if old.manifest.http.settings == manifest.http.settings => old.egress.clone(),
             _ => Egress::new(&manifest),
         };
-        let mut sandbox = Sandbox::start(&daemon.engine, &component, &manifest, egress.clone())
-            .await
-            .map_err(|e| format!("the new version does not start: {e}"))?;
-        let source_name = sandbox.source_name().await.map_err(|e| format!("the new version fails its check: {e}"))?;
+        let mut sandbox =
+            Sandbox::start(&daemon.engine, &component, &manifest, egress.clone()).await.map_err(ReloadError::Start)?;
+        let source_name = sandbox.source_name().await.map_err(ReloadError::Check)?;
         drop(sandbox);
         if let Some(old) = &old
             && old.source_name != source_name
         {
-            return Err(format!(
-                "the new version says its source is `{source_name}`, the live one `{}`; a swap may not change the source",
-                old.source_name
-            ));
+            return Err(ReloadError::SourceChanged { new: source_name, live: old.source_name.clone() });
         }
         if let Some(old) = &old {
             log_grant_changes(&self.name, &old.manifest, &manifest);
@@ -437,24 +434,55 @@ impl Slot {
         let next =
             time::OffsetDateTime::from(next).format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         let failures = self.status.lock().unwrap_or_else(|e| e.into_inner()).consecutive_failures;
-        let event = Event::new(
-            lifecycle::SYNC_RETRY_SCHEDULED,
-            &self.name,
-            format!("retry:{}:{}", self.name, report.started_at),
-            &report.finished_at,
-            serde_json::json!({
-                "retry_attempt": failures,
-                // After this many failures in a row the run breaker opens.
-                "max_retries": daemon.breaker_config().failure_threshold,
-                "next_retry_at": next,
-                "reason": report.error.as_ref().map(|e| e.message.clone()),
-                "resume_cursor": report.next_cursor,
-            }),
-        );
+        let event = lifecycle::EventKind::SyncRetryScheduled {
+            retry_attempt: failures,
+            // After this many failures in a row the run breaker opens.
+            max_retries: daemon.breaker_config().failure_threshold,
+            next_retry_at: next,
+            reason: report.error.as_ref().map(|e| e.message.clone()),
+            resume_cursor: report.next_cursor.clone(),
+        }
+        .event(&self.name, format!("retry:{}:{}", self.name, report.started_at), &report.finished_at);
         if let Err(e) = daemon.store.record_events(&[event]).await {
             tracing::warn!(connector = %self.name, "cannot record SyncRetryScheduled: {e}");
         }
     }
+}
+
+/// Why a reload was refused (the live version, if any, keeps running).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The connector's manifest cannot be loaded.
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+    /// The component file cannot be read.
+    #[error("cannot read component {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The component cannot be loaded.
+    #[error(transparent)]
+    Load(#[from] crate::runtime::component::LoadError),
+    /// Compiling it panicked (a bug of the compiler; the daemon goes on).
+    #[error("compiling panicked: {0}")]
+    CompilePanicked(String),
+    /// It does not instantiate under its manifest.
+    #[error("the new version does not start: {0}")]
+    Start(crate::runtime::sandbox::StartError),
+    /// Its `source-name` fails.
+    #[error("the new version fails its check: {0}")]
+    Check(crate::runtime::guest_error::GuestError),
+    /// It names another source than the live version.
+    #[error("the new version says its source is `{new}`, the live one `{live}`; a swap may not change the source")]
+    SourceChanged {
+        /// The new version's source.
+        new: String,
+        /// The live version's.
+        live: String,
+    },
 }
 
 /// What a reload did.

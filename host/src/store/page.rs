@@ -18,7 +18,7 @@ use sha2::Digest;
 
 use super::prepared::{Connection, Failure};
 use super::{PageCommit, PageOutcome, StoreError, crash};
-use crate::lifecycle::{self, Event};
+use crate::lifecycle::EventKind;
 
 /// Upserts an envelope; changes no row when the stored one has the same hash.
 const UPSERT_ENVELOPE: &str = "INSERT INTO envelopes \
@@ -90,26 +90,20 @@ pub(super) fn commit(conn: &Connection, page: &PageCommit<'_>) -> Result<(PageOu
         for &i in &fresh {
             h.update(page.records[i].raw_sha256.as_bytes());
         }
-        events.push(Event::new(
-            lifecycle::SYNC_INGEST_ACCEPTED,
-            page.connector,
-            page.delivery_id.clone(),
-            page.now,
-            serde_json::json!({
-                "ingest_batch_id": page.delivery_id,
-                "ingested_count": fresh.len(),
-                "records_sha256": hex::encode(h.finalize()),
-            }),
-        ));
+        let accepted = EventKind::SyncIngestAccepted {
+            ingest_batch_id: page.delivery_id.clone(),
+            ingested_count: fresh.len(),
+            records_sha256: hex::encode(h.finalize()),
+        };
+        events.push(accepted.event(page.connector, page.delivery_id.clone(), page.now));
     }
     for d in &page.dead_letters {
-        events.push(Event::new(
-            lifecycle::SYNC_DEAD_LETTERED,
-            page.connector,
-            format!("{}#{}", page.delivery_id, d.record_id),
-            page.now,
-            serde_json::json!({ "failure_reason": d.reason, "total_attempts": 1, "dead_letter_ref": d.record_id }),
-        ));
+        let dead_lettered = EventKind::SyncDeadLettered {
+            failure_reason: d.reason.clone(),
+            total_attempts: 1,
+            dead_letter_ref: d.record_id.clone(),
+        };
+        events.push(dead_lettered.event(page.connector, format!("{}#{}", page.delivery_id, d.record_id), page.now));
     }
     if !events.is_empty() {
         let what = "recording a lifecycle event";
