@@ -1,6 +1,8 @@
 //! The `host` command line: argument parsing and output only. Every command is a
 //! thin call into the library, so that tests can reach everything it does.
 
+mod progress;
+
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
@@ -341,7 +343,7 @@ impl CliError {
             CliError::Load(_) | CliError::Manifest(_) | CliError::Grant(_) | CliError::Tape(_) => 3,
             CliError::Serve(crate::serve::ServeError::Store(_)) => 8,
             CliError::Serve(_) => 3,
-            CliError::Guest(e) => e.kind().exit_code(),
+            CliError::Guest(e) => crate::report::FailureKind::of(e).exit_code(),
             CliError::RunFailed(e) => e.kind.exit_code(),
             CliError::Failed | CliError::Rejected { .. } => 1,
             CliError::Invalid(_) => 7,
@@ -435,17 +437,20 @@ async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliErr
         None => None,
     };
     let egress = Egress::with_tape(&manifest, &args.connector.tape())?;
+    let shown = progress::RunProgress::on_terminal();
     let options = RunOptions {
         page_size: args.limit,
         cursor: args.cursor,
         max_pages: args.max_pages,
-        progress: false,
+        progress: shown.as_ref().map(progress::RunProgress::callback),
         egress: Some(egress),
         ..RunOptions::default()
-    }
-    .with_progress_if_terminal();
+    };
     let output = ingest::Output { jsonl, store, jsonl_all: args.out_all };
     let report = ingest::run_into(&engine, &component, &manifest, &options, output).await;
+    if let Some(shown) = shown {
+        shown.finish();
+    }
     eprintln!("{}", report.summary());
     if let Some(path) = &args.report {
         let json = serde_json::to_string_pretty(&report).expect("a report serialises");
@@ -590,7 +595,7 @@ async fn cursor_reset(url: &str, name: &str, to: Option<&str>) -> Result<(), Cli
     if !store.knows(name).await? {
         return Err(CliError::Usage(format!("the store {url} knows no connector `{name}`")));
     }
-    let previous = store.reset_cursor(name, to, &crate::envelope::seal::now_rfc3339()).await?;
+    let previous = store.reset_cursor(name, to, &crate::timestamp::now()).await?;
     let was = previous.as_ref().map_or_else(|| "no cursor".to_string(), shown_cursor);
     tracing::info!(connector = %name, "cursor reset (it was {was})");
     match to {
@@ -605,7 +610,7 @@ async fn cursor_reset(url: &str, name: &str, to: Option<&str>) -> Result<(), Cli
 
 async fn replay_cmd(args: ReplayArgs) -> Result<(), CliError> {
     let store = crate::store::Store::open(&args.store).await?;
-    let r = crate::replay::replay(&store, args.connector.as_deref()).await?;
+    let r = crate::redeliver::redeliver(&store, args.connector.as_deref()).await?;
     eprintln!("replayed {} of {} dead letters; {} still refused", r.replayed, r.tried, r.still_refused);
     Ok(())
 }
@@ -613,7 +618,7 @@ async fn replay_cmd(args: ReplayArgs) -> Result<(), CliError> {
 async fn queue_cmd(args: QueueArgs) -> Result<(), CliError> {
     let store = crate::store::Store::open(&args.store).await?;
     if let Some(seq) = args.ack {
-        let n = store.ack(seq, &crate::envelope::seal::now_rfc3339()).await?;
+        let n = store.ack(seq, &crate::timestamp::now()).await?;
         eprintln!("acknowledged {n} entries up to {seq}");
         return Ok(());
     }
@@ -632,7 +637,7 @@ async fn queue_cmd(args: QueueArgs) -> Result<(), CliError> {
 }
 
 fn validate_cmd(path: &Path) -> Result<(), CliError> {
-    let v = crate::validate::validate_file(path)
+    let v = crate::envelope::validate::validate_file(path)
         .map_err(|source| CliError::Io { what: format!("cannot read {}", path.display()), source })?;
     for f in &v.findings {
         // The file's text in a finding is cut already; escaped here for the terminal.
@@ -643,7 +648,7 @@ fn validate_cmd(path: &Path) -> Result<(), CliError> {
             "{}: {} more findings not shown (only the first {} are)",
             path.display(),
             v.more_findings,
-            crate::validate::MAX_FINDINGS
+            crate::envelope::validate::MAX_FINDINGS
         );
     }
     let invalid = v.envelopes - v.valid;

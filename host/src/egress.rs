@@ -32,6 +32,7 @@ pub mod address;
 pub mod bounds;
 pub mod credentials;
 pub mod exchange;
+pub mod failure;
 pub mod recording;
 pub mod token;
 
@@ -49,7 +50,8 @@ use crate::resilience::breaker::{BreakerConfig, Breakers, CircuitBreaker};
 use crate::resilience::rate_limit::{RateLimitConfig, RateLimiter, upstream_pause};
 use crate::resilience::retry::{self, Decision, Failure, RetryPolicy};
 use crate::untrusted::{Sampler, Shown};
-use exchange::{AttemptError, Prepared};
+use exchange::Prepared;
+use failure::AttemptError;
 use recording::{Body, Exchange, Recorded, Recorder, Replay, Replayed, TapeError};
 
 /// Whether exchanges are recorded, replayed, or neither.
@@ -534,7 +536,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// `GET url: 503 Service Unavailable: <start of the body>`.
 fn status_message(what: &str, status: u16, body: &[u8]) -> String {
     let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
-    let excerpt = crate::capabilities::log::sanitize(body, 200);
+    let excerpt = crate::untrusted::sanitize(body, 200);
     if excerpt.is_empty() {
         format!("{what}: {status} {reason}")
     } else {

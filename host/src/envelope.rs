@@ -9,5 +9,6 @@
 pub mod canonical;
 pub mod schema;
 pub mod seal;
+pub mod validate;
 
 pub use seal::{ConnectorStamp, Rejection, Sealer};

@@ -410,6 +410,44 @@ mod tests {
         (var == "FEEDS").then(|| "/srv/feeds".to_string())
     }
 
+    /// Every `default` the manifest schema states under `schema`'s properties, as
+    /// (key path, value), compared with `ours` (the Rust defaults, serialised); and
+    /// every scalar Rust default has one in the schema.
+    fn defaults_match(schema: &serde_json::Value, ours: &serde_json::Value, at: &str, checked: &mut usize) {
+        let props = schema["properties"].as_object().unwrap_or_else(|| panic!("{at} has properties"));
+        for (key, ours) in ours.as_object().unwrap() {
+            let path = format!("{at}.{key}");
+            let Some(prop) = props.get(key) else { panic!("{path}: a Rust default the schema does not list") };
+            if ours.is_object() && prop.get("properties").is_some() {
+                defaults_match(prop, ours, &path, checked);
+            } else if let Some(default) = prop.get("default") {
+                let same = match (default.as_f64(), ours.as_f64()) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => default == ours,
+                };
+                assert!(same, "{path}: the schema says {default}, Limits/HttpSettings::default() {ours}");
+                *checked += 1;
+            } else {
+                assert!(
+                    !(ours.is_number() || ours.is_boolean()),
+                    "{path}: a default of {ours} the schema does not state"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_schema_states_the_defaults_the_host_uses() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schemas/connector_manifest.schema.json")).unwrap();
+        let mut checked = 0;
+        let limits = serde_json::to_value(Limits::default()).unwrap();
+        defaults_match(&schema["properties"]["limits"], &limits, "limits", &mut checked);
+        let http = serde_json::to_value(http::HttpSettings::default()).unwrap();
+        defaults_match(&schema["properties"]["http"], &http, "http", &mut checked);
+        assert!(checked >= 25, "{checked} defaults compared");
+    }
+
     fn parse(text: &str) -> Result<Manifest, ManifestError> {
         Manifest::parse(text, Path::new("m.toml"), Path::new("/base"), "conn", &env)
     }

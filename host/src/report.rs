@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::runtime::guest_error::GuestError;
+
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -157,6 +159,15 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The kind of a failed guest call.
+    pub fn of(e: &GuestError) -> FailureKind {
+        match e {
+            GuestError::Connector { .. } | GuestError::Contract { .. } => FailureKind::ConnectorError,
+            GuestError::Deadline { .. } | GuestError::Limit { .. } => FailureKind::LimitExceeded,
+            GuestError::Trap { .. } => FailureKind::Trap,
+        }
+    }
+
     /// The kind as the report spells it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -204,8 +215,8 @@ impl RunError {
     }
 
     /// A guest call's failure, which ran for `call_ms`.
-    pub fn guest(e: &crate::runtime::guest_error::GuestError, call_ms: Option<f64>) -> RunError {
-        RunError { kind: e.kind(), message: e.to_string(), call_ms, case: e.case() }
+    pub fn guest(e: &GuestError, call_ms: Option<f64>) -> RunError {
+        RunError { kind: FailureKind::of(e), message: e.to_string(), call_ms, case: e.case() }
     }
 }
 

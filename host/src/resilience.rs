@@ -3,8 +3,10 @@
 //! These are decisions only, free of wasmtime, tokio and HTTP client types: each
 //! layer is told the time and the outcome of an attempt, and answers with what to
 //! do next. Sleeping, sending and the mapping to guest-visible errors stay with
-//! the code around the send seam, which reads the time from a [`clock::Clock`] so
-//! that tests can drive it with a [`clock::FakeClock`].
+//! the egress (`crate::egress`), which reads the machine's clock (`Instant::now()`)
+//! and passes it in. Because every decision takes the time as an argument, the
+//! layers' own tests drive them with a fake clock (`clock`, test builds only) and
+//! never sleep; the egress is tested end to end against real loopback servers.
 //!
 //! Around one request, the layers go in this order:
 //! 1. [`breaker`]: `acquire`; an open breaker fails the request fast.
@@ -18,6 +20,7 @@
 //! are paced and counted like any other request.
 
 pub mod breaker;
-pub mod clock;
+#[cfg(test)]
+mod clock;
 pub mod rate_limit;
 pub mod retry;

@@ -222,7 +222,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         config_errors: RwLock::new(cfg.errors.clone()),
         config: RwLock::new(cfg.clone()),
         token: options.token.clone(),
-        started_at: crate::envelope::seal::now_rfc3339(),
+        started_at: crate::timestamp::now(),
     });
     for entry in cfg.connectors.into_values() {
         daemon.add(entry).await;

@@ -28,7 +28,6 @@
 //! pages from the WAL into the database file while the next page is written.
 
 mod checkpoint;
-pub mod crash;
 mod cursors;
 pub mod migrations;
 mod page;
@@ -296,8 +295,21 @@ impl Store {
     /// on the calling thread (the ingest calls this from a thread of its own); a
     /// page takes milliseconds.
     pub async fn commit_page(&self, page: PageCommit<'_>) -> Result<Committed, StoreError> {
+        let writer = self.writer.lock().await;
+        self.commit_on(&writer, &page)
+    }
+
+    /// [`Store::commit_page`] from a thread outside the async runtime (the run's
+    /// committer): the commit is synchronous work on the writer connection, so it
+    /// needs no runtime to wait on.
+    pub fn commit_page_blocking(&self, page: PageCommit<'_>) -> Result<Committed, StoreError> {
+        let writer = self.writer.blocking_lock();
+        self.commit_on(&writer, &page)
+    }
+
+    fn commit_on(&self, writer: &prepared::Connection, page: &PageCommit<'_>) -> Result<Committed, StoreError> {
         let started = Instant::now();
-        let (outcome, changed) = page::commit(&*self.writer.lock().await, &page)?;
+        let (outcome, changed) = page::commit(writer, page)?;
         self.checkpointer.nudge();
         Ok(Committed { outcome, changed, took: started.elapsed() })
     }

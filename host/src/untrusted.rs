@@ -100,6 +100,31 @@ impl fmt::Debug for Shown<'_> {
     }
 }
 
+/// Makes guest text safe to print: lossy UTF-8, control characters escaped, at most
+/// `max` bytes (cut on a character boundary, marked with `…`).
+pub fn sanitize(bytes: &[u8], max: usize) -> String {
+    let mut head = &bytes[..bytes.len().min(max)];
+    // Do not cut a character in two: drop an incomplete one at the end.
+    if let Err(e) = std::str::from_utf8(head)
+        && e.error_len().is_none()
+    {
+        head = &head[..e.valid_up_to()];
+    }
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if bytes.len() > max {
+        out.push('…');
+    }
+    out
+}
+
 /// `text` as one POSIX shell word: in single quotes, each `'` written as `'\''`.
 /// Only for text that is also safe to print (see [`is_pastable`]).
 pub fn shell_quote(text: &str) -> String {
@@ -154,6 +179,13 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sanitize_escapes_control_characters_and_truncates() {
+        assert_eq!(sanitize(b"a\x1b[31mb\r", 100), "a\\u{1b}[31mb\\r");
+        assert_eq!(sanitize("héllo".as_bytes(), 2), "h…");
+        assert_eq!(sanitize(b"ok", 2), "ok");
+    }
 
     #[test]
     fn escapes_what_a_terminal_would_act_on() {

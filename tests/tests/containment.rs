@@ -449,11 +449,11 @@ fn validate_reads_huge_lines_in_bounded_memory() {
     let expected = format!(
         "{}:1: line 1 is longer than {} bytes (2147483648 bytes); not checked",
         sparse.display(),
-        host::validate::MAX_LINE
+        host::envelope::validate::MAX_LINE
     );
     assert!(m.stderr.contains(&expected), "{}", m.stderr);
     assert!(m.stderr.contains("1 envelopes, 0 valid, 1 invalid"), "{}", m.stderr);
-    let bound = host::validate::MAX_LINE + 64 * MIB;
+    let bound = host::envelope::validate::MAX_LINE + 64 * MIB;
     assert!(m.peak_rss < bound, "a sparse 2 GiB file took {} MiB", m.peak_rss / MIB);
     println!("validate, sparse 2 GiB: peak RSS {} MiB, {took:?}", m.peak_rss / MIB);
 }

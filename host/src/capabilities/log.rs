@@ -82,7 +82,7 @@ impl GuestLogger {
         }
         self.tokens -= 1.0;
         self.written += 1;
-        let text = sanitize(bytes, self.max_line);
+        let text = crate::untrusted::sanitize(bytes, self.max_line);
         let c = &*self.connector;
         match level {
             Level::Trace => tracing::trace!(target: "guest", connector = c, stream, "{text}"),
@@ -92,31 +92,6 @@ impl GuestLogger {
             Level::Error => tracing::error!(target: "guest", connector = c, stream, "{text}"),
         }
     }
-}
-
-/// Makes guest text safe to print: lossy UTF-8, control characters escaped, at most
-/// `max` bytes (cut on a character boundary, marked with `…`).
-pub fn sanitize(bytes: &[u8], max: usize) -> String {
-    let mut head = &bytes[..bytes.len().min(max)];
-    // Do not cut a character in two: drop an incomplete one at the end.
-    if let Err(e) = std::str::from_utf8(head)
-        && e.error_len().is_none()
-    {
-        head = &head[..e.valid_up_to()];
-    }
-    let text = String::from_utf8_lossy(head);
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if crate::untrusted::is_unsafe(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    if bytes.len() > max {
-        out.push('…');
-    }
-    out
 }
 
 /// The guest's stdout or stderr: split into lines, each logged like a `log` call
@@ -172,17 +147,5 @@ impl wasmtime_wasi::cli::IsTerminal for GuestOutput {
 impl wasmtime_wasi::cli::StdoutStream for GuestOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
         Box::new(self.clone())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sanitize_escapes_control_characters_and_truncates() {
-        assert_eq!(sanitize(b"a\x1b[31mb\r", 100), "a\\u{1b}[31mb\\r");
-        assert_eq!(sanitize("héllo".as_bytes(), 2), "h…");
-        assert_eq!(sanitize(b"ok", 2), "ok");
     }
 }

@@ -1,4 +1,14 @@
-//! An HTTP request a connector asks the host to send, and the answer it gets.
+//! An HTTP request a connector asks the host to send, and the answer it gets, and
+//! the bounds on a request's headers (the guest's and the manifest's alike).
+
+/// The most headers one request may carry (the guest's and the manifest's). Servers refuse a request with
+/// more than about 100 (Apache's `LimitRequestFields`); the host adds its own
+/// (secrets, `Accept-Encoding`, `User-Agent`) on top of the guest's.
+pub const MAX_HEADERS: usize = 64;
+
+/// The longest header name or value a request may carry, in bytes: a server's whole
+/// header buffer is commonly 8 KiB (nginx, Apache's `LimitRequestFieldSize`).
+pub const MAX_HEADER_BYTES: usize = 8 << 10;
 
 /// The request's method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! worker, outside any deadline. Every step after this check works on at most these
 //! sizes, so each is bounded in time as well as in memory.
 
-use crate::contract::http::Request;
+use crate::contract::http::{MAX_HEADER_BYTES, MAX_HEADERS, Request};
 use crate::untrusted::Shown;
 
 /// The longest URL a guest may send, in bytes. RFC 9110 §4.1 asks that senders and
@@ -14,15 +14,6 @@ use crate::untrusted::Shown;
 /// refuse longer ones (nginx's `large_client_header_buffers` and Apache's
 /// `LimitRequestLine` are 8 KiB), so no upstream a connector could call needs more.
 pub const MAX_URL: usize = 8 << 10;
-
-/// The most headers a guest may set on one request. Servers refuse a request with
-/// more than about 100 (Apache's `LimitRequestFields`); the host adds its own
-/// (secrets, `Accept-Encoding`, `User-Agent`) on top of the guest's.
-pub const MAX_HEADERS: usize = 64;
-
-/// The longest header name or value a guest may set, in bytes: a server's whole
-/// header buffer is commonly 8 KiB (nginx, Apache's `LimitRequestFieldSize`).
-pub const MAX_HEADER_BYTES: usize = 8 << 10;
 
 /// Checks the sizes of `req` against the bounds above and `max_body` (the grant's
 /// `http.max_body_bytes`, which caps what a connector sends as well as what it is

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
 use super::Egress;
-use super::exchange::{AttemptError, classify};
+use super::failure::{AttemptError, classify};
 use crate::secrets::OAuth2;
 
 /// The most bytes of a token endpoint's answer the host reads.
@@ -103,7 +103,7 @@ pub async fn fetch(egress: &Egress, key: &str, o: &OAuth2, client_secret: &str) 
             (Some(e), None) => format!(" ({e})"),
             _ => String::new(),
         };
-        let why = crate::capabilities::log::sanitize(crate::secrets::redact(&why).as_bytes(), 300);
+        let why = crate::untrusted::sanitize(crate::secrets::redact(&why).as_bytes(), 300);
         return Err(format!("{k}: {origin} refused the token request: {status}{why}"));
     }
     let Some(access_token) = field("access_token") else {

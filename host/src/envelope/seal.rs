@@ -80,12 +80,12 @@ impl Sealer {
             source_json: serde_json::to_vec(source).expect("writing to a Vec cannot fail"),
             stamp,
             stamp_json,
-            collected_at: now_rfc3339(),
+            collected_at: crate::timestamp::now(),
             check_whole: true,
             canon: Vec::with_capacity(4096),
             meta: Vec::new(),
             max_record_bytes: MAX_RECORD_BYTES,
-            max_line: crate::validate::MAX_LINE,
+            max_line: super::validate::MAX_LINE,
             part: json!({
                 "source_instance": "",
                 "record_id": "",
@@ -386,13 +386,6 @@ pub fn draft_from_json(text: &str) -> Result<Draft, String> {
         raw: s(&v, "raw").unwrap_or_default(),
         metadata: s(&v, "metadata"),
     })
-}
-
-/// The current time as RFC 3339 UTC with milliseconds (`2026-11-22T10:00:00.123Z`).
-pub fn now_rfc3339() -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    time::OffsetDateTime::now_utc().format(&format).expect("formatting the current time")
 }
 
 /// The refusal of a draft that breaks the schema: every violation, each cut short

@@ -707,21 +707,21 @@ fn plain_headers(
                 format!("`{name}` is injected by {} for {}; a plain header may not replace a secret", s.key, s.host),
             ));
         }
-        if value.len() > crate::egress::bounds::MAX_HEADER_BYTES {
-            return Err((key, format!("is longer than {} bytes", crate::egress::bounds::MAX_HEADER_BYTES)));
+        if value.len() > crate::contract::http::MAX_HEADER_BYTES {
+            return Err((key, format!("is longer than {} bytes", crate::contract::http::MAX_HEADER_BYTES)));
         }
         let name = HeaderName::from_bytes(lower.as_bytes())
             .map_err(|_| (key.clone(), format!("`{name}` is not a header name")))?;
         let value = HeaderValue::from_str(value).map_err(|_| (key.clone(), "is not a valid header value".into()))?;
         out.push(PlainHeader { host, name, value });
     }
-    if out.len() > crate::egress::bounds::MAX_HEADERS {
+    if out.len() > crate::contract::http::MAX_HEADERS {
         return Err((
             "http.headers".into(),
             format!(
                 "{} plain headers are more than the host sends ({})",
                 out.len(),
-                crate::egress::bounds::MAX_HEADERS
+                crate::contract::http::MAX_HEADERS
             ),
         ));
     }

@@ -1,10 +1,8 @@
-//! Time sources for the resilience layers: the real clock, and a fake one for tests.
+//! Time sources for the tests of the resilience layers: the real clock, and a fake
+//! one that only moves when told to.
 //!
 //! Retry, breaker and rate limit decisions take the current time as an argument
-//! instead of reading it themselves, so that they can be tested without sleeping.
-//! The code that wires them to the send seam reads the time from a [`Clock`]; in
-//! production that is [`SystemClock`], in tests a [`FakeClock`] that only moves when
-//! told to.
+//! instead of reading it themselves, so that their tests need not sleep.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};

@@ -2,7 +2,6 @@
 //! connector's own error from a limit it hit or a trap.
 
 use crate::contract::{ConnectorError, ErrorCase};
-use crate::report::FailureKind;
 
 /// A call into a connector failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,15 +62,6 @@ pub enum GuestError {
 }
 
 impl GuestError {
-    /// A short name for the kind of failure, as used in run reports.
-    pub fn kind(&self) -> FailureKind {
-        match self {
-            GuestError::Connector { .. } | GuestError::Contract { .. } => FailureKind::ConnectorError,
-            GuestError::Deadline { .. } | GuestError::Limit { .. } => FailureKind::LimitExceeded,
-            GuestError::Trap { .. } => FailureKind::Trap,
-        }
-    }
-
     /// For a `connector-error`, its case.
     pub fn case(&self) -> Option<ErrorCase> {
         match self {

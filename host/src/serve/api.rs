@@ -288,7 +288,7 @@ async fn cursor_reset(State(daemon): Shared, Path(name): Path<String>, body: axu
             format!("connector `{name}` is running; reset its cursor when the run has ended"),
         );
     };
-    let now = crate::envelope::seal::now_rfc3339();
+    let now = crate::timestamp::now();
     match daemon.store.reset_cursor(&name, body.to.as_deref(), &now).await {
         Ok(previous) => {
             tracing::info!(connector = %name, to = ?body.to.as_deref().map(crate::untrusted::Shown::id),

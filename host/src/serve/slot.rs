@@ -248,7 +248,7 @@ impl Slot {
         let last_healthy_at = reduced.last_health_check.as_ref().map(|(at, _)| at.as_str());
         let reason = format!("reload refused: {message}");
         let end = lifecycle::RunEnd::Failed { reason: &reason, last_healthy_at };
-        let now = crate::envelope::seal::now_rfc3339();
+        let now = crate::timestamp::now();
         let events: Vec<Event> = lifecycle::after_run(reduced.current_state, end, lifecycle::Trigger::Manual)
             .into_iter()
             .map(|kind| kind.event(&self.name, format!("reload:{}:{now}", self.name), &now))
@@ -305,7 +305,7 @@ impl Slot {
             component,
             manifest: Arc::new(manifest),
             source_name,
-            live_since: crate::envelope::seal::now_rfc3339(),
+            live_since: crate::timestamp::now(),
             egress,
         };
         *self.live.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(version));
@@ -431,8 +431,7 @@ impl Slot {
     async fn schedule_retry(&self, daemon: &Daemon, report: &RunReport) {
         let entry = self.entry();
         let next = SystemTime::now() + entry.poll_interval;
-        let next =
-            time::OffsetDateTime::from(next).format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let next = crate::timestamp::format(next);
         let failures = self.status.lock().unwrap_or_else(|e| e.into_inner()).consecutive_failures;
         let event = lifecycle::EventKind::SyncRetryScheduled {
             retry_attempt: failures,

@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 use sha2::Digest;
 
 use super::prepared::{Connection, Failure};
-use super::{PageCommit, PageOutcome, StoreError, crash};
+use super::{PageCommit, PageOutcome, StoreError};
 use crate::lifecycle::EventKind;
 
 /// Upserts an envelope; changes no row when the stored one has the same hash.
@@ -140,9 +140,9 @@ pub(super) fn commit(conn: &Connection, page: &PageCommit<'_>) -> Result<(PageOu
             }
         }
     }
-    crash::point("store-cursor");
+    crate::faults::point(crate::faults::CrashPoint::StoreCursor);
     tx.commit().map_err(failed("committing a page"))?;
-    crash::point("store-committed");
+    crate::faults::point(crate::faults::CrashPoint::StoreCommitted);
     Ok((outcome, fresh))
 }
 
@@ -187,7 +187,7 @@ fn write_records(conn: &Connection, page: &PageCommit<'_>) -> Result<(PageOutcom
         }
         for (j, r) in chunk.iter().enumerate() {
             if c * LOOKUP_ROWS + j == half && half > 0 {
-                crash::point("store-rows");
+                crate::faults::point(crate::faults::CrashPoint::StoreRows);
             }
             if same[j] {
                 outcome.unchanged += 1;

@@ -30,7 +30,7 @@ fn every_envelope_of_the_sample_feed_is_valid_and_hashed_over_canonical_raw() {
     assert_eq!(envelopes.len(), 35);
 
     // The host's own validator agrees...
-    let v = host::validate::validate_reader(&out.stdout[..]).unwrap();
+    let v = host::envelope::validate::validate_reader(&out.stdout[..]).unwrap();
     assert_eq!((v.envelopes, v.valid), (35, 35), "{:?}", v.findings);
 
     // ...and an independent JCS implementation gives the same hashes.
@@ -105,7 +105,7 @@ fn get_fetches_one_sealed_record_by_id() {
     let envelopes = jsonl(&out.stdout);
     assert_eq!(envelopes.len(), 1);
     assert_eq!(envelopes[0]["record_id"], "fc-2026-0005");
-    assert_eq!(host::validate::validate_reader(&out.stdout[..]).unwrap().valid, 1);
+    assert_eq!(host::envelope::validate::validate_reader(&out.stdout[..]).unwrap().valid, 1);
 
     let out = output(host(dir.path()).args(["get"]).arg(FILE_WASM).arg("--manifest").arg(&manifest).arg("fc-missing"));
     assert_eq!(out.status.code(), Some(4));

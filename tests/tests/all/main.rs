@@ -5,6 +5,7 @@ mod cache;
 mod connectors;
 mod credentials;
 mod cursor_reset;
+mod docs;
 mod errors;
 mod file_connector;
 mod http;

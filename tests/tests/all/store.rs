@@ -225,7 +225,7 @@ fn a_read_only_store_fails_the_run_with_nothing_half_written() {
 }
 
 /// Kills the host with SIGKILL at each of its named crash points
-/// (`host::store::crash::POINTS`: before a guest call and after it returns, half-way
+/// (`host::faults::CrashPoint::ALL`: before a guest call and after it returns, half-way
 /// through sealing a page, in a page's transaction after half of its rows, after its
 /// cursor and state are written, right after COMMIT), at several passes of each, and
 /// restarts it every time until a run completes. After every kill the store must hold
@@ -259,7 +259,7 @@ fn sigkill_at_every_crash_point_loses_nothing_and_publishes_nothing_twice() {
     // every run is killed before it can finish.
     let mut kills = 0;
     let mut progress: Vec<(String, usize)> = Vec::new();
-    for point in host::store::crash::POINTS {
+    for point in &host::faults::CrashPoint::ALL.map(|p| p.name()) {
         for pass in [1, 2, 5, 9] {
             let before = progress.last().map_or(0, |(_, n)| *n);
             let at = format!("{point}:{pass}");

@@ -1,12 +1,15 @@
-//! `host replay`: seals dead letters again (after the schema, the host or the
-//! connector was fixed) and publishes those that now pass.
+//! Dead-letter redelivery (`host replay`, `host dead-letters replay`): seals dead
+//! letters again (after the schema, the host or the connector was fixed) and
+//! publishes those that now pass. (Not the HTTP `--replay` of a recording, which is
+//! `egress::recording`.)
 
 use std::collections::BTreeMap;
 
-use crate::envelope::seal::{draft_from_json, now_rfc3339};
+use crate::envelope::seal::draft_from_json;
 use crate::envelope::{ConnectorStamp, Sealer};
 use crate::lifecycle::{Event, EventKind};
 use crate::store::{PageCommit, SealedRecord, Store, StoreError};
+use crate::timestamp;
 
 /// What a replay did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -20,10 +23,10 @@ pub struct Replay {
 }
 
 /// Replays every pending dead letter (of `connector` only, when given).
-pub async fn replay(store: &Store, connector: Option<&str>) -> Result<Replay, StoreError> {
+pub async fn redeliver(store: &Store, connector: Option<&str>) -> Result<Replay, StoreError> {
     let mut outcome = Replay::default();
     let mut per_connector: BTreeMap<String, u64> = BTreeMap::new();
-    let now = now_rfc3339();
+    let now = timestamp::now();
     let state = BTreeMap::new();
     for letter in store.dead_letters(true).await? {
         if connector.is_some_and(|c| c != letter.connector) {
