@@ -190,7 +190,9 @@ mod tests {
         let moved = Cursor::parse(&link.encode(ORIGIN), &Pagination::Link, "https://api.example.com").unwrap();
         assert_eq!(moved.at, Position::Link("https://api.example.com/items?page=2".into()));
         // Another origin, or one that only starts like it, is written whole.
-        for other in ["http://127.0.0.1:80890/items", "http://127.0.0.1:8089.evil.test/items", "https://127.0.0.1:8089/x"] {
+        for other in
+            ["http://127.0.0.1:80890/items", "http://127.0.0.1:8089.evil.test/items", "https://127.0.0.1:8089/x"]
+        {
             let text = at(2, Position::Url(other.into())).encode(ORIGIN);
             assert_eq!(text, format!("v2:2:url:{other}"));
             assert_eq!(Cursor::parse(&text, &url_mode(), ORIGIN).unwrap().at, Position::Url(other.into()));

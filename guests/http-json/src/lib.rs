@@ -7,7 +7,7 @@
 //! Configuration (the manifest's `[config]`; every value is a string, an empty one
 //! counts as not set):
 //!
-//! The key table, with an example per API family, is in `docs/connectors.md`
+//! The key table, with an example per API family, is in `docs/http.md`
 //! ("The http-json connector").
 //!
 //! A *field* (`id_field`, `last_modified_field`, ...) is a top-level key taken

@@ -391,7 +391,8 @@ mod tests {
         let url = request::build(s, position, 2, None).unwrap().url;
         let texts: Vec<String> = (1..=count).map(|n| format!(r#"{{"id": {n}, "sort": [{n}, "x"]}}"#)).collect();
         let items: Vec<&RawValue> = texts.iter().map(|t| raw(t)).collect();
-        Ok(next_cursor(s, position, 2, &url, &headers, raw(body), &items)?.map(|at| Cursor { page: 2, at }.encode(&s.origin)))
+        Ok(next_cursor(s, position, 2, &url, &headers, raw(body), &items)?
+            .map(|at| Cursor { page: 2, at }.encode(&s.origin)))
     }
 
     #[test]

@@ -1,16 +1,16 @@
 //! The reference docs state the defaults the host uses: each default in
-//! docs/connectors.md's `[limits]` table is the manifest schema's, which a unit test
+//! docs/manifest.md's `[limits]` table is the manifest schema's, which a unit test
 //! of `host::manifest` ties to the Rust defaults.
 
 #[test]
 fn the_limits_table_in_the_docs_gives_the_schemas_defaults() {
-    let docs = std::fs::read_to_string(tests::root().join("docs/connectors.md")).unwrap();
+    let docs = std::fs::read_to_string(tests::root().join("docs/manifest.md")).unwrap();
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(tests::root().join("schemas/connector_manifest.schema.json")).unwrap(),
     )
     .unwrap();
     let limits = schema["properties"]["limits"]["properties"].as_object().unwrap();
-    let table = docs.split("`[limits]` keys:").nth(1).expect("docs/connectors.md has the `[limits]` table");
+    let table = docs.split("`[limits]` keys:").nth(1).expect("docs/manifest.md has the `[limits]` table");
     let mut rows = 0;
     for line in table.lines().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|')).skip(2) {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
