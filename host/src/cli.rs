@@ -75,6 +75,9 @@ pub enum Command {
     /// Show or reset a connector's stored cursor (where its next run resumes).
     #[command(subcommand)]
     Cursor(CursorCommand),
+    /// Check the store as a whole.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Run many connectors on schedules into one store, swap their components when
     /// the files change, and answer an admin API (health, metrics, runs, reloads).
     Serve(ServeArgs),
@@ -105,6 +108,20 @@ pub struct StatusArgs {
     /// The store.
     #[arg(long, value_name = "URL", default_value = crate::store::DEFAULT_URL)]
     pub store: String,
+}
+
+/// `host store ...`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Read the whole store: SQLite's integrity check over every page, and every
+    /// stored envelope against its raw_sha256. Prints what it found as JSON; exit code
+    /// 0 when the store is sound, 8 when it is not. It reads the whole file (the host
+    /// never does on its own: opening a store reads a page or two).
+    Verify {
+        /// The store.
+        #[arg(long, value_name = "URL", default_value = crate::store::DEFAULT_URL)]
+        store: String,
+    },
 }
 
 /// `host cursor ...`.
@@ -368,6 +385,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Status(args) => status_cmd(args).await,
         Command::Cursor(CursorCommand::Show { name, store }) => cursor_show(&store, &name).await,
         Command::Cursor(CursorCommand::Reset { name, to, store }) => cursor_reset(&store, &name, to.as_deref()).await,
+        Command::Store(StoreCommand::Verify { store }) => store_verify(&store).await,
         Command::Serve(args) => {
             let options =
                 crate::serve::ServeOptions { config: args.config, listen: args.listen, token: args.token, cache_dir };
@@ -618,13 +636,25 @@ async fn replay_cmd(args: ReplayArgs) -> Result<(), CliError> {
 async fn queue_cmd(args: QueueArgs) -> Result<(), CliError> {
     let store = crate::store::Store::open(&args.store).await?;
     if let Some(seq) = args.ack {
-        let n = store.ack(seq, &crate::timestamp::now()).await?;
-        eprintln!("acknowledged {n} entries up to {seq}");
+        let (n, pruned) = store.ack(seq, std::time::SystemTime::now()).await?;
+        if pruned > 0 {
+            eprintln!(
+                "acknowledged {n} entries up to {seq}; pruned {pruned} superseded entries acknowledged over {} days ago",
+                crate::store::RETAIN_ACKED.as_secs() / 86_400
+            );
+        } else {
+            eprintln!("acknowledged {n} entries up to {seq}");
+        }
         return Ok(());
     }
     use std::io::Write;
     let mut out = std::io::stdout().lock();
+    let mut damaged = 0;
     for e in store.queue(args.after, args.limit).await? {
+        if let Some(why) = &e.damaged {
+            damaged += 1;
+            eprintln!("error: queue entry {} (record `{}`): {why}", e.seq, crate::untrusted::Shown::id(&e.record_id));
+        }
         let line = serde_json::to_string(&e).expect("a queue entry serialises");
         if let Err(e) = writeln!(out, "{line}") {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -633,7 +663,34 @@ async fn queue_cmd(args: QueueArgs) -> Result<(), CliError> {
             return Err(CliError::Io { what: "cannot write to standard output".into(), source: e });
         }
     }
+    if damaged > 0 {
+        return Err(CliError::Store(crate::store::StoreError::Damaged { url: args.store, count: damaged }));
+    }
     Ok(())
+}
+
+async fn store_verify(url: &str) -> Result<(), CliError> {
+    let store = crate::store::Store::open(url).await?;
+    let found = store.verify().await?;
+    println!("{}", serde_json::to_string_pretty(&found).expect("a verification serialises"));
+    if found.is_clean() {
+        eprintln!("the store {url} is sound: {} envelopes checked", found.envelopes);
+        return Ok(());
+    }
+    for problem in &found.structure {
+        eprintln!("error: {}", crate::untrusted::escape(problem));
+    }
+    for (source, id, why) in &found.damaged {
+        eprintln!(
+            "error: envelope `{}` of `{}`: {why}",
+            crate::untrusted::Shown::id(id),
+            crate::untrusted::Shown::id(source)
+        );
+    }
+    Err(CliError::Store(crate::store::StoreError::Damaged {
+        url: url.to_string(),
+        count: found.damaged_count + found.structure.len() as u64,
+    }))
 }
 
 fn validate_cmd(path: &Path) -> Result<(), CliError> {

@@ -253,6 +253,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
     server.abort();
     drop(watcher);
+    daemon.store.truncate_wal().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -53,8 +53,15 @@ pub async fn run_into(
     let mut cursor = options.cursor.clone();
     let limits = &manifest.limits;
     let mut stored_state = Default::default();
+    let mut run_id = None;
     if let Some(store) = &output.store {
         let loaded = async {
+            let (id, interrupted) = store.start_run(&manifest.name, &started_at).await?;
+            run_id = Some(id);
+            if interrupted > 0 {
+                tracing::warn!(connector = %manifest.name, interrupted,
+                    "earlier runs of this connector never finished (the process was killed); they are marked interrupted, and this run resumes from the last committed page");
+            }
             if cursor.is_none() {
                 cursor = store.cursor(&manifest.name).await?;
             }
@@ -262,12 +269,15 @@ pub async fn run_into(
         let json = crate::secrets::redact(&json);
         let status = if report.error.is_some() { "failed" } else { "ok" };
         let kept = async {
-            store.record_run(&report.connector, status, &report.started_at, &report.finished_at, &json).await?;
+            if let Some(id) = run_id {
+                store.finish_run(id, status, &report.finished_at, &json).await?;
+            }
             store.record_events(&run_events(store, manifest, &report, options).await?).await
         };
         if let Err(e) = kept.await {
             tracing::warn!("cannot keep the run report and its lifecycle events in the store: {e}");
         }
+        store.truncate_wal().await;
     }
     report
 }

@@ -100,6 +100,22 @@ const MIGRATIONS: &[&str] = &[
     // replay stamps its envelope with the contract the draft was made under. Every
     // earlier dead letter came from a `1.0.0` component, the only one hosted then.
     "ALTER TABLE dead_letters ADD COLUMN package TEXT NOT NULL DEFAULT 'partner:connector@1.0.0';",
+    // 6: a run is recorded when it starts (`running`, no end or report yet), so a
+    // run killed before its end still leaves a row, which the connector's next run
+    // marks `interrupted`.
+    "CREATE TABLE runs_v6 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        connector TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        report TEXT
+    );
+    INSERT INTO runs_v6 (id, connector, status, started_at, finished_at, report)
+        SELECT id, connector, status, started_at, finished_at, report FROM runs;
+    DROP TABLE runs;
+    ALTER TABLE runs_v6 RENAME TO runs;
+    CREATE INDEX runs_by_connector ON runs (connector, status);",
 ];
 
 /// The schema version this host writes.

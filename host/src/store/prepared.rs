@@ -120,6 +120,28 @@ impl Connection {
         Ok(())
     }
 
+    /// A TRUNCATE checkpoint: every frame of the WAL moved into the database and the
+    /// WAL file emptied. Fails with SQLite's `SQLITE_BUSY` message when a reader of
+    /// an older snapshot or a writer was in the way (past the busy timeout).
+    pub fn checkpoint_truncate(&self) -> Result<(), Failure> {
+        let (mut log, mut moved) = (0, 0);
+        // SAFETY: `db` is open and used by this thread only; a null database name
+        // means every attached database; the out-pointers are valid for the call.
+        let rc = unsafe {
+            ffi::sqlite3_wal_checkpoint_v2(
+                self.db.as_ptr(),
+                std::ptr::null(),
+                ffi::SQLITE_CHECKPOINT_TRUNCATE,
+                &mut log,
+                &mut moved,
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(self.failure());
+        }
+        Ok(())
+    }
+
     /// Begins a write transaction (`BEGIN IMMEDIATE`: the write lock is taken now,
     /// waiting out another connection's write within the busy timeout, so the
     /// transaction cannot fail half-way for want of it). It is rolled back when the

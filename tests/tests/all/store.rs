@@ -83,6 +83,28 @@ fn a_second_run_finds_everything_unchanged_and_a_change_is_published_once() {
     let out = output(host(&dir.path().join("cache")).args(["queue", "--ack", "30", "--store"]).arg(db_url(dir.path())));
     assert!(stderr(&out).contains("acknowledged 30 entries up to 30"), "{}", stderr(&out));
     assert_eq!(queue(dir.path()).iter().filter(|e| e["acked"] == true).count(), 30);
+
+    // A week later, the acknowledged entry of a version since replaced goes at the
+    // next acknowledgement; the current versions' entries stay.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&db_url(dir.path())).await.unwrap();
+        sqlx::query("UPDATE queue SET acked_at = '2020-01-01T00:00:00.000Z' WHERE acked_at IS NOT NULL")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let out = output(host(&dir.path().join("cache")).args(["queue", "--ack", "36", "--store"]).arg(db_url(dir.path())));
+    assert!(
+        stderr(&out)
+            .contains("acknowledged 6 entries up to 36; pruned 1 superseded entries acknowledged over 7 days ago"),
+        "{}",
+        stderr(&out)
+    );
+    let q = queue(dir.path());
+    assert_eq!(q.len(), 35);
+    assert!(q.iter().all(|e| e["superseded"] == false && e["acked"] == true));
 }
 
 #[test]
@@ -134,8 +156,17 @@ fn a_store_from_a_newer_host_is_refused() {
 fn a_store_of_schema_version_2_is_migrated_with_its_queue() {
     let dir = scratch(&[]);
     let wasm = feed_setup(dir.path());
+    // Versions of records `a` and `b`, sealed as that host sealed them: an envelope
+    // whose raw hashes to its raw_sha256.
+    let version = |v: &str| {
+        let raw = format!("{{\"v\":\"{v}\"}}");
+        let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(raw.as_bytes()));
+        let envelope = format!("{{\"hashes\":{{\"raw_sha256\":\"{hash}\"}},\"raw\":{raw}}}");
+        (hash, envelope)
+    };
+    let ((a1, _), (a2, a2_envelope), (b1, b1_envelope)) = (version("a1"), version("a2"), version("b1"));
     // The tables of schema versions 1 and 2, as that host created them.
-    let v2 = "CREATE TABLE schema_version (version INTEGER NOT NULL);
+    let v2 = format!("CREATE TABLE schema_version (version INTEGER NOT NULL);
         INSERT INTO schema_version (version) VALUES (1), (2);
         CREATE TABLE envelopes (source TEXT NOT NULL, record_id TEXT NOT NULL, raw_sha256 TEXT NOT NULL,
             envelope TEXT NOT NULL, connector_digest TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
@@ -154,20 +185,20 @@ fn a_store_of_schema_version_2_is_migrated_with_its_queue() {
             UNIQUE (delivery_id, fingerprint));
         CREATE INDEX events_by_connector ON events (connector, recorded_at);
         INSERT INTO envelopes VALUES
-            ('old-source', 'a', 'a2', '{\"v\":\"a2\"}', 'sha256:0', '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z'),
-            ('old-source', 'b', 'b1', '{\"v\":\"b1\"}', 'sha256:0', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+            ('old-source', 'a', '{a2}', '{a2_envelope}', 'sha256:0', '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z'),
+            ('old-source', 'b', '{b1}', '{b1_envelope}', 'sha256:0', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
         INSERT INTO queue (seq, source, record_id, raw_sha256, enqueued_at, acked_at) VALUES
-            (3, 'old-source', 'a', 'a1', '2026-01-01T00:00:00Z', '2026-01-03T00:00:00Z'),
-            (5, 'old-source', 'b', 'b1', '2026-01-01T00:00:00Z', NULL),
-            (8, 'old-source', 'a', 'a2', '2026-01-02T00:00:00Z', NULL);
+            (3, 'old-source', 'a', '{a1}', '2026-01-01T00:00:00Z', '2026-01-03T00:00:00Z'),
+            (5, 'old-source', 'b', '{b1}', '2026-01-01T00:00:00Z', NULL),
+            (8, 'old-source', 'a', '{a2}', '2026-01-02T00:00:00Z', NULL);
         INSERT INTO dead_letters (connector, source, record_id, reason, draft, connector_digest, created_at) VALUES
-            ('old', 'old-source', 'x', 'raw is not JSON', '{}', 'sha256:0', '2026-01-01T00:00:00Z');";
+            ('old', 'old-source', 'x', 'raw is not JSON', '{{}}', 'sha256:0', '2026-01-01T00:00:00Z');");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let options =
             sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("state.db")).create_if_missing(true);
         let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::raw_sql(v2).execute(&pool).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(v2)).execute(&pool).await.unwrap();
         pool.close().await;
     });
 
@@ -180,8 +211,11 @@ fn a_store_of_schema_version_2_is_migrated_with_its_queue() {
             (seq, id, hash, e["superseded"].as_bool().unwrap(), e["acked"].as_bool().unwrap())
         })
         .collect();
-    assert_eq!(listed, [(3, "a", "a1", true, true), (5, "b", "b1", false, false), (8, "a", "a2", false, false)]);
-    assert_eq!(q[2]["envelope"], "{\"v\":\"a2\"}");
+    assert_eq!(
+        listed,
+        [(3, "a", a1.as_str(), true, true), (5, "b", b1.as_str(), false, false), (8, "a", a2.as_str(), false, false)]
+    );
+    assert_eq!(q[2]["envelope"], a2_envelope.as_str());
 
     let (out, report) = run_store(dir.path(), &wasm, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -307,6 +341,84 @@ fn sigkill_at_every_crash_point_loses_nothing_and_publishes_nothing_twice() {
     assert_eq!(again["published"], 0);
     assert_eq!(again["skipped_unchanged"].as_u64(), Some(RECORDS as u64));
     assert_eq!(queue(dir.path()).len(), RECORDS, "every record queued exactly once");
+
+    // Every run left a row, the killed ones too: each was marked interrupted by the
+    // run after it.
+    let runs: Vec<(String, bool)> =
+        rt_query(dir.path(), "SELECT status, finished_at IS NOT NULL FROM runs ORDER BY id");
+    assert_eq!(runs.len(), kills + 2, "{runs:?}");
+    assert_eq!(runs.iter().filter(|(s, _)| s == "interrupted").count(), kills, "{runs:?}");
+    assert!(runs[kills..].iter().all(|(s, done)| s == "ok" && *done), "{runs:?}");
+}
+
+/// Rows of `sql` on the store in `dir`, as (text, bool) pairs.
+fn rt_query(dir: &Path, sql: &'static str) -> Vec<(String, bool)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::Row;
+        let pool = sqlx::SqlitePool::connect(&db_url(dir)).await.unwrap();
+        let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows.iter().map(|r| (r.get::<String, _>(0), r.get::<bool, _>(1))).collect()
+    })
+}
+
+#[test]
+fn a_run_leaves_no_wal_behind() {
+    let dir = scratch(&[]);
+    let wasm = feed_setup(dir.path());
+    let (out, _) = run_store(dir.path(), &wasm, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let wal = std::fs::metadata(dir.path().join("state.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL is truncated when the run ends");
+}
+
+#[test]
+fn a_damaged_envelope_is_never_handed_out_and_verify_finds_it() {
+    let dir = scratch(&[]);
+    let wasm = feed_setup(dir.path());
+    let (out, _) = run_store(dir.path(), &wasm, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cmd = |args: &[&str]| output(host(&dir.path().join("cache")).args(args).arg("--store").arg(db_url(dir.path())));
+    let sound = cmd(&["store", "verify"]);
+    assert!(sound.status.success(), "{}", stderr(&sound));
+    assert!(stderr(&sound).contains("is sound: 35 envelopes checked"), "{}", stderr(&sound));
+
+    // One stored envelope's text changes under the store (a bad disk, a hand edit).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&db_url(dir.path())).await.unwrap();
+        let changed = sqlx::query(
+            "UPDATE envelopes SET envelope = replace(envelope, '\"rating\":\"false\"', '\"rating\":\"true\"') \
+             WHERE record_id = 'fc-2026-0001'",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        assert_eq!(changed.rows_affected(), 1);
+        pool.close().await;
+    });
+
+    let listed = cmd(&["queue", "--limit", "100"]);
+    assert_eq!(listed.status.code(), Some(8), "{}", stderr(&listed));
+    let text = stderr(&listed);
+    assert!(text.contains("(record `fc-2026-0001`): its raw hashes to"), "{text}");
+    assert!(text.contains("is damaged (1 problems found); `host store verify"), "{text}");
+    let entries = jsonl(&listed.stdout);
+    assert_eq!(entries.len(), 35, "the other entries are listed");
+    let bad = entries.iter().find(|e| e["record_id"] == "fc-2026-0001").unwrap();
+    assert!(bad["envelope"].is_null() && bad["damaged"].as_str().unwrap().contains("the text was changed"), "{bad}");
+    assert!(entries.iter().filter(|e| e["record_id"] != "fc-2026-0001").all(|e| e["envelope"].is_string()));
+
+    let verified = cmd(&["store", "verify"]);
+    assert_eq!(verified.status.code(), Some(8), "{}", stderr(&verified));
+    assert!(
+        stderr(&verified).contains("error: envelope `fc-2026-0001` of `partner-factchecks`: its raw hashes to"),
+        "{}",
+        stderr(&verified)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!((report["envelopes"].as_u64(), report["damaged_count"].as_u64()), (Some(35), Some(1)));
 }
 
 /// Checks that the store in `dir` is consistent with its cursor, and returns how many

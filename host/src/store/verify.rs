@@ -1,0 +1,62 @@
+//! Checks of what the store hands out: a stored envelope must still be the one that
+//! was sealed. SQLite's page checks (`quick_check`, `integrity_check`) see the
+//! structure of the file, not damage inside a stored text, so every envelope read
+//! out of the store is checked against its own hash before anyone gets it.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+/// Why a stored envelope is not the one that was sealed, or `Ok` if it is: it is
+/// JSON, its `hashes.raw_sha256` is `raw_sha256` (the store's column), and its `raw`
+/// canonicalises (RFC 8785) to bytes of that hash.
+pub fn envelope(text: &str, raw_sha256: &str) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Hashes {
+        raw_sha256: String,
+    }
+    #[derive(Deserialize)]
+    struct Sealed<'a> {
+        #[serde(borrow)]
+        raw: &'a RawValue,
+        hashes: Hashes,
+    }
+    let sealed: Sealed<'_> = serde_json::from_str(text).map_err(|e| format!("the stored envelope is not JSON: {e}"))?;
+    if sealed.hashes.raw_sha256 != raw_sha256 {
+        return Err(format!(
+            "its hashes.raw_sha256 is `{}`, the store's is `{raw_sha256}`",
+            crate::untrusted::Shown::id(&sealed.hashes.raw_sha256)
+        ));
+    }
+    let mut canonical = Vec::with_capacity(sealed.raw.get().len());
+    crate::envelope::canonical::canonicalize_str(sealed.raw.get(), &mut canonical)
+        .map_err(|e| format!("its raw has no canonical form: {e}"))?;
+    let hash = hex::encode(Sha256::digest(&canonical));
+    if hash != raw_sha256 {
+        return Err(format!("its raw hashes to `{hash}`, not to its raw_sha256 `{raw_sha256}`: the text was changed"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealed(raw: &str) -> (String, String) {
+        let mut c = Vec::new();
+        crate::envelope::canonical::canonicalize_str(raw, &mut c).unwrap();
+        let hash = hex::encode(Sha256::digest(&c));
+        (format!(r#"{{"raw":{raw},"hashes":{{"raw_sha256":"{hash}"}},"x":1}}"#), hash)
+    }
+
+    #[test]
+    fn an_intact_envelope_passes_and_any_change_is_named() {
+        let (text, hash) = sealed(r#"{"b": 2, "a": [1, "x"]}"#);
+        assert_eq!(envelope(&text, &hash), Ok(()));
+        let changed = text.replace("\"x\"]", "\"y\"]");
+        assert!(envelope(&changed, &hash).unwrap_err().contains("the text was changed"));
+        assert!(envelope(&text[..text.len() - 3], &hash).unwrap_err().starts_with("the stored envelope is not JSON"));
+        let other = "0".repeat(64);
+        assert!(envelope(&text, &other).unwrap_err().contains("the store's is"));
+    }
+}
