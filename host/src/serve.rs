@@ -80,6 +80,8 @@ pub enum ServeError {
 pub struct Daemon {
     /// The engine every connector runs on.
     pub engine: Engine,
+    /// The compiled components, one per digest, shared by the connectors.
+    pub components: Arc<crate::runtime::component::Shared>,
     /// The store every connector ingests into.
     pub store: Store,
     /// Bounds runs in parallel across connectors.
@@ -213,6 +215,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let addr = listener.local_addr().map_err(|source| ServeError::Listen { addr: options.listen, source })?;
     let daemon = Arc::new(Daemon {
         engine,
+        components: Default::default(),
         store,
         parallel: tokio::sync::Semaphore::new(cfg.settings.max_parallel_runs),
         lookups: tokio::sync::Semaphore::new(cfg.settings.max_parallel_lookups),

@@ -182,6 +182,9 @@ impl Upstream {
                         let (seen, script, tls) = (seen2.clone(), script.clone(), tls.clone());
                         std::thread::spawn(move || {
                             stream.set_nonblocking(false).ok();
+                            // As a real server does: a reply's last segment goes out at
+                            // once, not after the client's delayed ACK of the one before.
+                            stream.set_nodelay(true).ok();
                             match tls {
                                 None => serve(stream, &seen, &*script),
                                 Some(config) => {
@@ -271,13 +274,10 @@ fn serve(stream: impl Read + Write, seen: &Mutex<Vec<Seen>>, script: &Script) {
                     head.push_str(&format!("{n}: {v}\r\n"));
                 }
                 head.push_str("\r\n");
+                let mut reply = head.into_bytes();
+                reply.extend_from_slice(&body);
                 let writer = reader.get_mut();
-                if writer
-                    .write_all(head.as_bytes())
-                    .and_then(|_| writer.write_all(&body))
-                    .and_then(|_| writer.flush())
-                    .is_err()
-                {
+                if writer.write_all(&reply).and_then(|_| writer.flush()).is_err() {
                     return;
                 }
             }

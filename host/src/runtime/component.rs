@@ -2,7 +2,9 @@
 //! connector world this host supports, compiling it (or taking it from the cache) and
 //! pre-linking it so that every run only instantiates.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -22,8 +24,9 @@ pub struct LoadedComponent {
     /// Size of the file in bytes.
     pub size: u64,
     /// The pre-linked component, for the world it implements: a run only
-    /// instantiates it.
-    pub pre: World,
+    /// instantiates it. Shared by every connector loaded from the same bytes through
+    /// one [`Shared`].
+    pub pre: Arc<World>,
     /// Whether the compiled code came from the cache.
     pub cache: CacheOutcome,
     /// Time spent compiling or loading the compiled code.
@@ -32,6 +35,41 @@ pub struct LoadedComponent {
     pub imports: Vec<String>,
     /// What the component exports (interface names).
     pub exports: Vec<String>,
+}
+
+/// Compiled components by digest, shared by every connector that loads the same
+/// bytes through it (`host serve`: a thousand connectors of one `.wasm` hold one
+/// compiled copy, not a thousand, each with its code mapped from its own memfd). An
+/// entry lives as long as a connector holds it.
+#[derive(Default)]
+pub struct Shared {
+    by_digest: Mutex<HashMap<String, Weak<World>>>,
+    /// Components loaded (compiled, or read from the compile cache) rather than
+    /// shared.
+    loaded: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    /// How many distinct compiled components are loaded now.
+    pub fn live(&self) -> usize {
+        let map = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
+        map.values().filter(|w| w.strong_count() > 0).count()
+    }
+
+    /// How many components were loaded rather than taken from here.
+    pub fn loaded(&self) -> u64 {
+        self.loaded.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn get(&self, digest: &str) -> Option<Arc<World>> {
+        self.by_digest.lock().unwrap_or_else(|e| e.into_inner()).get(digest).and_then(Weak::upgrade)
+    }
+
+    fn put(&self, digest: &str, world: &Arc<World>) {
+        let mut map = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(digest.to_string(), Arc::downgrade(world));
+    }
 }
 
 /// A pre-linked component, by the version of the connector world it implements.
@@ -131,6 +169,26 @@ impl LoadedComponent {
 
     /// Loads a component from its bytes; `path` names it in errors.
     pub fn from_bytes(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
+        LoadedComponent::from_bytes_in(engine, None, path, bytes)
+    }
+
+    /// [`LoadedComponent::from_bytes`], taking the compiled component from `shared`
+    /// when it holds one of the same digest, and putting it there otherwise.
+    pub fn from_bytes_shared(
+        engine: &Engine,
+        shared: &Shared,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<LoadedComponent, LoadError> {
+        LoadedComponent::from_bytes_in(engine, Some(shared), path, bytes)
+    }
+
+    fn from_bytes_in(
+        engine: &Engine,
+        shared: Option<&Shared>,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<LoadedComponent, LoadError> {
         let path = path.to_path_buf();
         match bytes.get(..8) {
             Some([0, b'a', b's', b'm', _, _, 1, 0]) => {}
@@ -139,6 +197,26 @@ impl LoadedComponent {
         }
         let digest = hex::encode(Sha256::digest(bytes));
         let started = Instant::now();
+        if let Some(pre) = shared.and_then(|s| s.get(&digest)) {
+            // Checked when it was first loaded: the same bytes are the same component.
+            let ty = match &*pre {
+                World::V1_0(p) => p.instance_pre().component().component_type(),
+            };
+            let imports = ty.imports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
+            let exports = ty.exports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
+            let load_time = started.elapsed();
+            let size = bytes.len() as u64;
+            return Ok(LoadedComponent {
+                path,
+                digest,
+                size,
+                pre,
+                cache: CacheOutcome::Hit,
+                load_time,
+                imports,
+                exports,
+            });
+        }
         let (component, cache) = match engine.cache().and_then(|c| c.load(engine.wasmtime(), &digest)) {
             Some(component) => (component, CacheOutcome::Hit),
             None => {
@@ -162,10 +240,14 @@ impl LoadedComponent {
 
         let pre: InstancePre<HostState> =
             engine.linker().instantiate_pre(&component).map_err(|e| missing_import(&path, &imports, &e))?;
-        let pre = World::V1_0(v1::ConnectorPre::new(pre).map_err(|e| LoadError::Invalid {
+        let pre = Arc::new(World::V1_0(v1::ConnectorPre::new(pre).map_err(|e| LoadError::Invalid {
             path: path.clone(),
             message: format!("its `{}` export does not match the contract: {e:#}", v1::SOURCE_EXPORT),
-        })?);
+        })?));
+        if let Some(shared) = shared {
+            shared.loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shared.put(&digest, &pre);
+        }
         Ok(LoadedComponent { path, digest, size: bytes.len() as u64, pre, cache, load_time, imports, exports })
     }
 

@@ -105,7 +105,7 @@ impl Sandbox {
         };
         const CALL: &str = "instantiate";
         let deadline = sandbox.arm(CALL)?;
-        let instance = match &component.pre {
+        let instance = match &*component.pre {
             World::V1_0(pre) => {
                 Instance::V1_0(timed!(sandbox, CALL, deadline, pre.instantiate_async(&mut sandbox.store))?)
             }

@@ -100,6 +100,20 @@ pub fn render(daemon: &Daemon) -> String {
     for (name, _, _, slot) in &data {
         let _ = writeln!(out, "connector_healthy{{connector=\"{}\"}} {}", esc(name), u8::from(slot.healthy()));
     }
+    family(
+        &mut out,
+        "host_compiled_components",
+        "gauge",
+        "Distinct compiled components loaded (one per digest, shared).",
+    );
+    let _ = writeln!(out, "host_compiled_components {}", daemon.components.live());
+    family(
+        &mut out,
+        "host_component_loads_total",
+        "counter",
+        "Components compiled or read from the compile cache, not shared.",
+    );
+    let _ = writeln!(out, "host_component_loads_total {}", daemon.components.loaded());
     family(&mut out, "connector_info", "gauge", "The live version of a connector.");
     for (name, _, live, _) in &data {
         if let Some(v) = live {

@@ -277,11 +277,12 @@ impl Slot {
             return Ok(ReloadOutcome::Unchanged);
         }
         // Compiling takes a core for a while: never on the async runtime's workers.
-        let engine = daemon.engine.clone();
+        let (engine, shared) = (daemon.engine.clone(), daemon.components.clone());
         let path = entry.component.clone();
-        let component = tokio::task::spawn_blocking(move || LoadedComponent::from_bytes(&engine, &path, &bytes))
-            .await
-            .map_err(|e| ReloadError::CompilePanicked(e.to_string()))??;
+        let component =
+            tokio::task::spawn_blocking(move || LoadedComponent::from_bytes_shared(&engine, &shared, &path, &bytes))
+                .await
+                .map_err(|e| ReloadError::CompilePanicked(e.to_string()))??;
         let component = Arc::new(component);
 
         // The check: it instantiates under its manifest and names its source.

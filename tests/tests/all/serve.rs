@@ -455,3 +455,20 @@ fn a_recovering_connector_is_reconnected_by_the_schedule_or_after_the_breaker() 
         .collect();
     assert_eq!(strategies, ["automatic", "backoff"]);
 }
+
+#[test]
+fn connectors_of_one_component_share_its_compiled_code() {
+    let dir = scratch(&[]);
+    let config = write_config(dir.path(), &(feed("one", "1h") + &feed("two", "1h") + &feed("three", "1h")));
+    let d = Daemon::start(dir.path(), &config);
+    for name in ["one", "two", "three"] {
+        d.wait_for(&format!("/connectors/{name}"), Duration::from_secs(30), |v| v["status"]["runs"] == 1);
+    }
+    let (code, text) = d.get("/metrics");
+    assert_eq!(code, 200);
+    assert_eq!(metric(&text, "host_compiled_components", &[]), 1.0, "three connectors, one compiled copy");
+    assert_eq!(metric(&text, "host_component_loads_total", &[]), 1.0, "loaded once, shared twice");
+    let digests: Vec<Value> =
+        ["one", "two", "three"].iter().map(|n| d.json(&format!("/connectors/{n}"))["live"]["digest"].clone()).collect();
+    assert!(digests.iter().all(|x| x == &digests[0]), "{digests:?}");
+}
