@@ -195,23 +195,20 @@ fn items<'a>(s: &Settings, url: &str, body: &'a RawValue) -> Result<Vec<&'a RawV
 /// Turns one item into a record (parsed once: its title and its incremental mark are
 /// read here too), or says why it cannot be one.
 fn record(s: &Settings, item: &RawValue) -> Result<(Item, Option<Value>), String> {
-    let value: Value = serde_json::from_str(item.get()).map_err(|e| format!("not JSON: {e}"))?;
-    if !value.is_object() {
-        return Err(format!("not a JSON object but {}", kind(&value)));
-    }
-    let id = s
-        .id_field
-        .get(&value)
+    let value = Members::of(item)?;
+    let id = value
+        .get(&s.id_field)
+        .as_ref()
         .and_then(scalar)
         .ok_or_else(|| format!("no `{}` field with a non-empty string or number", s.id_field.as_str()))?;
-    let text = |field: &Option<crate::json::Field>| field.as_ref().and_then(|f| f.get(&value)).and_then(scalar);
+    let text = |field: &Option<crate::json::Field>| field.as_ref().and_then(|f| value.get(f)).as_ref().and_then(scalar);
     // A relative `url_field` (`/items/7`) is taken relative to the list's URL.
     let uri = text(&s.url_field)
         .filter(|u| !u.contains(char::is_whitespace))
         .map(|u| resolve_url(&s.list_url, &u))
         .or_else(|| record_url(s, &id))
         .unwrap_or_else(|| format!("{}#{}", s.list_url, percent_encode(&id)));
-    let mark = s.incremental.as_ref().and_then(|i| i.field.get(&value)).cloned();
+    let mark = s.incremental.as_ref().and_then(|i| value.get(&i.field));
     let record = SourceRecord {
         raw: item.get().to_string(),
         provenance: Provenance {
@@ -223,6 +220,50 @@ fn record(s: &Settings, item: &RawValue) -> Result<(Item, Option<Value>), String
         id,
     };
     Ok((Item { record, title: text(&s.title_field) }, mark))
+}
+
+/// An item's top-level members, each kept as raw text and parsed only when a field
+/// asks for it: an item of a dozen members, of which the connector reads four, is
+/// not built into a tree of values (in the sandbox that was most of a page's time).
+enum Members<'a> {
+    /// The members by name (the last of a repeated name, as `serde_json::Value`).
+    Raw(std::collections::BTreeMap<&'a str, &'a RawValue>),
+    /// An object whose member names hold escapes, which cannot be borrowed: parsed whole.
+    Parsed(Value),
+}
+
+impl<'a> Members<'a> {
+    /// The members of `item`, which must be a JSON object.
+    fn of(item: &'a RawValue) -> Result<Members<'a>, String> {
+        if let Ok(members) = serde_json::from_str(item.get()) {
+            return Ok(Members::Raw(members));
+        }
+        let value: Value = serde_json::from_str(item.get()).map_err(|e| format!("not JSON: {e}"))?;
+        if !value.is_object() {
+            return Err(format!("not a JSON object but {}", kind(&value)));
+        }
+        Ok(Members::Parsed(value))
+    }
+
+    /// The value of `field`, if the item has it.
+    fn get(&self, field: &crate::json::Field) -> Option<Value> {
+        use crate::json::Field;
+        match self {
+            Members::Parsed(value) => field.get(value).cloned(),
+            Members::Raw(members) => {
+                let (name, rest) = match field {
+                    Field::Key(key) => (std::borrow::Cow::Borrowed(key.as_str()), ""),
+                    Field::Pointer(pointer) => {
+                        let tail = &pointer[1..];
+                        let (first, rest) = tail.find('/').map_or((tail, ""), |i| (&tail[..i], &tail[i..]));
+                        (std::borrow::Cow::Owned(first.replace("~1", "/").replace("~0", "~")), rest)
+                    }
+                };
+                let member: Value = serde_json::from_str(members.get(name.as_ref())?.get()).ok()?;
+                if rest.is_empty() { Some(member) } else { member.pointer(rest).cloned() }
+            }
+        }
+    }
 }
 
 /// The URL of record `id`, if config `record_path` is set.
@@ -528,6 +569,28 @@ mod tests {
         );
         let err = parse_body("u", b"\xff").unwrap_err();
         assert!(matches!(err, ConnectorError::Parse(m) if m.contains("not UTF-8")));
+    }
+
+    #[test]
+    fn fields_read_from_raw_members_match_a_parsed_item() {
+        // Names with escapes, `~` and `/` in pointers, a repeated name (the last wins,
+        // as with a parsed value), and nested pointers give what the whole parse gives.
+        let items = [
+            r#"{"id": 1, "a\u0062": "esc", "x/y": {"z~w": 5}, "id": 2, "n": [10, {"m": "deep"}]}"#,
+            r#"{"id": "q", "x/y": {"z~w": 6}, "n": [0, {"m": "d2"}], "ab": null}"#,
+        ];
+        let fields = ["id", "ab", "/x~1y/z~0w", "/n/1/m", "/n/0", "missing", "/missing/x", "/id"];
+        for item in items {
+            let whole: Value = serde_json::from_str(item).unwrap();
+            let members = Members::of(raw(item)).unwrap();
+            for f in fields {
+                let field = crate::json::Field::parse("f", f).unwrap();
+                assert_eq!(members.get(&field), field.get(&whole).cloned(), "{f} in {item}");
+            }
+        }
+        assert!(matches!(Members::of(raw(items[0])).unwrap(), Members::Parsed(_)), "escaped names are parsed whole");
+        assert!(matches!(Members::of(raw(items[1])).unwrap(), Members::Raw(_)));
+        assert_eq!(Members::of(raw("[1]")).err().unwrap(), "not a JSON object but an array");
     }
 
     #[test]
