@@ -185,13 +185,22 @@ impl Daemon {
         Ok(())
     }
 
+    /// Adds a connector and starts its schedule, unless one of that name is there
+    /// already (the start-up loading and a config reload may both reach a new entry).
+    /// It is listed from the start; it runs once its version is loaded.
     async fn add(self: &Arc<Self>, entry: ConnectorEntry) {
-        let slot = Arc::new(Slot::new(entry, self.breaker_config()));
-        let name = slot.name.clone();
+        let slot = {
+            let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+            if slots.contains_key(&entry.name) {
+                return;
+            }
+            let slot = Arc::new(Slot::new(entry, self.breaker_config()));
+            slots.insert(slot.name.clone(), slot.clone());
+            slot
+        };
         if let Err(e) = slot.reload(self).await {
-            tracing::error!(connector = %name, "cannot load: {e}; it runs once a good version is in place");
+            tracing::error!(connector = %slot.name, "cannot load: {e}; it runs once a good version is in place");
         }
-        self.slots.write().unwrap_or_else(|e| e.into_inner()).insert(name, slot.clone());
         tokio::spawn(schedule(self.clone(), slot));
     }
 }
@@ -227,16 +236,29 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         token: options.token.clone(),
         started_at: crate::timestamp::now(),
     });
-    for entry in cfg.connectors.into_values() {
-        daemon.add(entry).await;
-    }
+    // The connectors load in the background, one after another (those of one
+    // component share its compiled code, so each after the first is quick): the
+    // admin API answers at once, however many there are.
+    let loading = daemon.clone();
+    let entries: Vec<ConnectorEntry> = cfg.connectors.into_values().collect();
+    let count = entries.len();
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        for entry in entries {
+            if loading.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            loading.add(entry).await;
+        }
+        tracing::info!(connectors = count, took_ms = started.elapsed().as_millis() as u64, "every connector is loaded");
+    });
     let watcher = watch::start(daemon.clone(), Duration::from_millis(cfg.settings.reload_debounce_ms));
     if let Err(e) = &watcher {
         tracing::warn!("cannot watch files for changes ({e}); reload with SIGHUP or the API");
     }
     let app = api::router(daemon.clone());
     let server = tokio::spawn(listen::serve(listener, app, cap));
-    tracing::info!(%addr, connectors = daemon.all().len(), "serving; admin API on http://{addr}");
+    tracing::info!(%addr, connectors = count, "serving; admin API on http://{addr}");
     eprintln!("host serve: admin API on http://{addr}");
 
     signals(&daemon).await;

@@ -459,10 +459,20 @@ fn a_recovering_connector_is_reconnected_by_the_schedule_or_after_the_breaker() 
 #[test]
 fn connectors_of_one_component_share_its_compiled_code() {
     let dir = scratch(&[]);
-    let config = write_config(dir.path(), &(feed("one", "1h") + &feed("two", "1h") + &feed("three", "1h")));
+    // Forty entries: they load in the background, one compile for all of them.
+    let extra: String = (0..37).map(|i| feed(&format!("more-{i}"), "1h")).collect();
+    let config = write_config(dir.path(), &(feed("one", "1h") + &feed("two", "1h") + &feed("three", "1h") + &extra));
     let d = Daemon::start(dir.path(), &config);
-    for name in ["one", "two", "three"] {
-        d.wait_for(&format!("/connectors/{name}"), Duration::from_secs(30), |v| v["status"]["runs"] == 1);
+    for name in ["one", "two", "three", "more-36"] {
+        d.wait_for(&format!("/connectors/{name}"), Duration::from_secs(60), |v| v["status"]["runs"] == 1);
+    }
+    let listed =
+        d.wait_for("/connectors", Duration::from_secs(60), |v| v["connectors"].as_array().unwrap().len() == 40);
+    assert!(listed["connectors"].as_array().unwrap().iter().all(|c| !c["live"].is_null()), "{listed}");
+    let loaded = Instant::now();
+    while !d.log_text().contains("every connector is loaded") {
+        assert!(loaded.elapsed() < Duration::from_secs(30), "{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(20));
     }
     let (code, text) = d.get("/metrics");
     assert_eq!(code, 200);
