@@ -314,7 +314,9 @@ impl Default for RateLimitSettings {
 }
 
 /// One `[[http.secrets]]`: exactly one of `from_env`, `from_file`, `from_command`,
-/// `chain` and `oauth2`.
+/// `chain` and `oauth2`. The source keys repeat those of [`SourceSettings`] rather than
+/// flattening it in: serde's `deny_unknown_fields`, which makes a misspelt key an
+/// error, does not work together with `flatten`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSettings {
