@@ -312,7 +312,7 @@ pub enum CliError {
     Guest(#[from] GuestError),
     /// A directory could not be granted.
     #[error(transparent)]
-    Grant(#[from] crate::capabilities::wasi::GrantError),
+    Grant(#[from] crate::runtime::capabilities::wasi::GrantError),
     /// The engine could not be set up.
     #[error(transparent)]
     Engine(#[from] crate::runtime::engine::EngineError),
@@ -464,10 +464,15 @@ async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliErr
         egress: Some(egress),
         ..RunOptions::default()
     };
+    let kept = store.clone();
     let output = ingest::Output { jsonl, store, jsonl_all: args.out_all };
     let report = ingest::run_into(&engine, &component, &manifest, &options, output).await;
     if let Some(shown) = shown {
         shown.finish();
+    }
+    // The process ends here: the store is left one file of its real size.
+    if let Some(store) = kept {
+        store.truncate_wal().await;
     }
     eprintln!("{}", report.summary());
     if let Some(path) = &args.report {
@@ -653,7 +658,8 @@ async fn queue_cmd(args: QueueArgs) -> Result<(), CliError> {
     for e in store.queue(args.after, args.limit).await? {
         if let Some(why) = &e.damaged {
             damaged += 1;
-            eprintln!("error: queue entry {} (record `{}`): {why}", e.seq, crate::untrusted::Shown::id(&e.record_id));
+            let (id, why) = (crate::untrusted::Shown::id(&e.record_id), crate::untrusted::Shown::text(why));
+            eprintln!("error: queue entry {} (record `{id}`): {why}", e.seq);
         }
         let line = serde_json::to_string(&e).expect("a queue entry serialises");
         if let Err(e) = writeln!(out, "{line}") {
@@ -670,6 +676,7 @@ async fn queue_cmd(args: QueueArgs) -> Result<(), CliError> {
 }
 
 async fn store_verify(url: &str) -> Result<(), CliError> {
+    use crate::untrusted::Shown;
     let store = crate::store::Store::open(url).await?;
     let found = store.verify().await?;
     println!("{}", serde_json::to_string_pretty(&found).expect("a verification serialises"));
@@ -681,11 +688,8 @@ async fn store_verify(url: &str) -> Result<(), CliError> {
         eprintln!("error: {}", crate::untrusted::escape(problem));
     }
     for (source, id, why) in &found.damaged {
-        eprintln!(
-            "error: envelope `{}` of `{}`: {why}",
-            crate::untrusted::Shown::id(id),
-            crate::untrusted::Shown::id(source)
-        );
+        let (id, source, why) = (Shown::id(id), Shown::id(source), Shown::text(why));
+        eprintln!("error: envelope `{id}` of `{source}`: {why}");
     }
     Err(CliError::Store(crate::store::StoreError::Damaged {
         url: url.to_string(),

@@ -5,12 +5,11 @@
 //! package (`wit/v1`). The host loads it into one process-wide engine and gives each
 //! run a fresh sandbox ([`runtime`], the edge where WIT types become the host's own,
 //! [`contract`]) with only the capabilities its [`manifest`] grants
-//! ([`capabilities`]), pages through its records ([`ingest`]), and seals every record
+//! ([`runtime::capabilities`]), pages through its records ([`ingest`]), and seals every record
 //! into a hashed, schema-validated envelope ([`envelope`]) that it writes to a
 //! [`sink`] or the [`store`]. The `host` binary ([`cli`]) is a thin layer over this
 //! library.
 
-pub mod capabilities;
 pub mod cli;
 pub mod contract;
 pub mod egress;

@@ -360,10 +360,12 @@ impl Store {
     }
 
     /// Moves every committed page from the WAL into the database file and empties
-    /// the WAL file, when no other writer is busy: at the end of a run and of the
-    /// daemon, so that a store at rest is one file of its real size (the WAL of a
-    /// first run of 200,000 records reached about 100 MB). Best effort: a store read
-    /// only, or one another process is writing to, keeps its WAL until next time.
+    /// the WAL file, when no other writer is busy: when `host run` or the daemon
+    /// ends, so that a store at rest is one file of its real size (the WAL of a
+    /// first run of 200,000 records reached about 100 MB). Not after each run of the
+    /// daemon: it holds the writer while it waits out readers, and the checkpoint
+    /// thread keeps the WAL short meanwhile. Best effort: a store read only, or one
+    /// another process is writing to, keeps its WAL until next time.
     pub async fn truncate_wal(&self) {
         // The writer held, so that no page of this process commits meanwhile.
         let _writer = self.writer.lock().await;

@@ -277,7 +277,6 @@ pub async fn run_into(
         if let Err(e) = kept.await {
             tracing::warn!("cannot keep the run report and its lifecycle events in the store: {e}");
         }
-        store.truncate_wal().await;
     }
     report
 }

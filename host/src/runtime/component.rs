@@ -11,9 +11,9 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre};
 
 use super::bindings::v1;
+use super::capabilities::HostState;
 use super::engine::Engine;
 use super::engine::cache::CacheOutcome;
-use crate::capabilities::HostState;
 
 /// A compiled, checked and pre-linked connector component.
 pub struct LoadedComponent {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use crate::capabilities::{self, HostState};
+use super::capabilities::{self, HostState};
 
 /// How often the epoch advances: the resolution of every call deadline.
 pub const TICK: Duration = Duration::from_millis(5);

@@ -84,7 +84,7 @@ impl GuestError {
         if let Some(limit) = e.downcast_ref::<super::limits::LimitExceeded>() {
             return GuestError::Limit { connector, call, detail: limit.to_string() };
         }
-        if let Some(full) = e.downcast_ref::<crate::capabilities::state::StateFull>() {
+        if let Some(full) = e.downcast_ref::<super::capabilities::state::StateFull>() {
             return GuestError::Limit { connector, call, detail: full.to_string() };
         }
         // wasmtime's error for this is private; its message is its API.

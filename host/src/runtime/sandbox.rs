@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::v1;
+use super::capabilities::HostState;
 use super::component::{LoadedComponent, World};
 use super::engine::{Engine, SLICE_TICKS};
 use super::guest_error::GuestError;
-use crate::capabilities::HostState;
 use crate::contract::{ConnectorError, Draft, DraftPage, PageRequest, SourceRecord};
 use crate::manifest::Manifest;
 
@@ -66,7 +66,7 @@ pub struct Sandbox {
 pub enum StartError {
     /// A granted directory could not be opened.
     #[error(transparent)]
-    Grant(#[from] crate::capabilities::wasi::GrantError),
+    Grant(#[from] super::capabilities::wasi::GrantError),
     /// Instantiating the component failed (or trapped).
     #[error(transparent)]
     Guest(#[from] GuestError),

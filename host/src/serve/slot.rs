@@ -431,7 +431,9 @@ impl Slot {
     /// scheduled run, from the committed cursor.
     async fn schedule_retry(&self, daemon: &Daemon, report: &RunReport) {
         let entry = self.entry();
-        let next = SystemTime::now() + entry.poll_interval;
+        // An operator's poll interval may be centuries: never an overflow.
+        let next =
+            SystemTime::now().checked_add(entry.poll_interval).unwrap_or(SystemTime::UNIX_EPOCH + Duration::MAX / 4);
         let next = crate::timestamp::format(next);
         let failures = self.status.lock().unwrap_or_else(|e| e.into_inner()).consecutive_failures;
         let event = lifecycle::EventKind::SyncRetryScheduled {

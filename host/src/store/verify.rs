@@ -21,7 +21,10 @@ pub fn envelope(text: &str, raw_sha256: &str) -> Result<(), String> {
         raw: &'a RawValue,
         hashes: Hashes,
     }
-    let sealed: Sealed<'_> = serde_json::from_str(text).map_err(|e| format!("the stored envelope is not JSON: {e}"))?;
+    // serde's message may quote the stored text (guest data): it is cut to a bound.
+    let cut = |e: serde_json::Error| crate::untrusted::capped(&e.to_string(), crate::untrusted::MAX_QUOTE);
+    let sealed: Sealed<'_> =
+        serde_json::from_str(text).map_err(|e| format!("the stored envelope is not JSON: {}", cut(e)))?;
     if sealed.hashes.raw_sha256 != raw_sha256 {
         return Err(format!(
             "its hashes.raw_sha256 is `{}`, the store's is `{raw_sha256}`",
@@ -30,7 +33,7 @@ pub fn envelope(text: &str, raw_sha256: &str) -> Result<(), String> {
     }
     let mut canonical = Vec::with_capacity(sealed.raw.get().len());
     crate::envelope::canonical::canonicalize_str(sealed.raw.get(), &mut canonical)
-        .map_err(|e| format!("its raw has no canonical form: {e}"))?;
+        .map_err(|e| format!("its raw has no canonical form: {}", cut(e)))?;
     let hash = hex::encode(Sha256::digest(&canonical));
     if hash != raw_sha256 {
         return Err(format!("its raw hashes to `{hash}`, not to its raw_sha256 `{raw_sha256}`: the text was changed"));
@@ -58,5 +61,9 @@ mod tests {
         assert!(envelope(&text[..text.len() - 3], &hash).unwrap_err().starts_with("the stored envelope is not JSON"));
         let other = "0".repeat(64);
         assert!(envelope(&text, &other).unwrap_err().contains("the store's is"));
+        // A stored text that quotes itself in serde's message is cut.
+        let quoting = format!(r#"{{"raw": 1, "hashes": "{}"}}"#, "x".repeat(10_000));
+        let why = envelope(&quoting, &hash).unwrap_err();
+        assert!(why.len() < 400 && why.contains("bytes cut"), "{why}");
     }
 }

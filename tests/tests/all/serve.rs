@@ -462,7 +462,7 @@ fn connectors_of_one_component_share_its_compiled_code() {
     // Forty entries: they load in the background, one compile for all of them.
     let extra: String = (0..37).map(|i| feed(&format!("more-{i}"), "1h")).collect();
     let config = write_config(dir.path(), &(feed("one", "1h") + &feed("two", "1h") + &feed("three", "1h") + &extra));
-    let d = Daemon::start(dir.path(), &config);
+    let mut d = Daemon::start(dir.path(), &config);
     for name in ["one", "two", "three", "more-36"] {
         d.wait_for(&format!("/connectors/{name}"), Duration::from_secs(60), |v| v["status"]["runs"] == 1);
     }
@@ -481,4 +481,46 @@ fn connectors_of_one_component_share_its_compiled_code() {
     let digests: Vec<Value> =
         ["one", "two", "three"].iter().map(|n| d.json(&format!("/connectors/{n}"))["live"]["digest"].clone()).collect();
     assert!(digests.iter().all(|x| x == &digests[0]), "{digests:?}");
+
+    // A daemon that stops leaves its store one file: the WAL is emptied.
+    let (code, _) = d.terminate();
+    assert_eq!(code, Some(0), "{}", d.log_text());
+    let wal = std::fs::metadata(dir.path().join("serve.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL is truncated when the daemon ends");
+}
+
+/// Each refusal of a reload names what was wrong, and the live version keeps running.
+#[test]
+fn a_refused_reload_says_why_and_keeps_the_live_version() {
+    let dir = scratch(&[]);
+    let wasm = place(HOSTILE_WASM, dir.path(), "hostile");
+    let entry = |config: &str| {
+        format!(
+            "[[connectors]]\nname = \"h\"\ncomponent = {}\npoll_interval = \"1h\"\n[connectors.manifest.config]\n{config}\n",
+            path(&wasm)
+        )
+    };
+    let config = write_config(dir.path(), &entry("case = \"text\"\nat = \"nowhere\""));
+    let d = Daemon::start(dir.path(), &config);
+    let live = d.wait_for("/connectors/h", Duration::from_secs(30), |v| v["live"]["source_name"] == "hostile");
+    let refused = |config: &str, expected: &str| {
+        write_config(dir.path(), &entry(config));
+        let v = d.wait_for("/connectors/h", Duration::from_secs(10), |v| {
+            v["status"]["reload_error"].as_str().is_some_and(|e| e.contains(expected))
+        });
+        assert_eq!(v["live"]["digest"], live["live"]["digest"]);
+        assert_eq!(v["live"]["source_name"], "hostile", "the live version was replaced");
+        let (code, body) = d.post("/connectors/h/reload");
+        assert_eq!(code, 422, "{body}");
+        assert!(body.contains(expected), "{body}");
+    };
+    refused(
+        "case = \"text\"\nat = \"source-name\"\ntext = \"another-source\"",
+        "the new version says its source is `another-source`, the live one `hostile`; a swap may not change the source",
+    );
+    refused(
+        "case = \"text\"\nat = \"source-name\"\ntext = \"not a name\"",
+        "the new version fails its check: connector `h`: source-name broke the contract",
+    );
+    refused("case = \"text\"\nlimits_typo = 1\n[connectors.manifest.limits]\nmemory_mib = 0", "memory_mib");
 }

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::bindings::v1::partner::connector as wit;
 use crate::manifest::Manifest;
-use crate::runtime::bindings::v1::partner::connector as wit;
 
 /// Everything one sandboxed run of a connector owns. A fresh one is made for every
 /// run, so nothing of one run is visible to the next.
@@ -26,7 +26,7 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     /// Memory and table caps of the store.
-    pub limits: crate::runtime::limits::StoreCaps,
+    pub limits: super::limits::StoreCaps,
     /// `partner:connector/config`.
     pub config: config::ConfigCap,
     /// `partner:connector/log`, and the guest's stdout and stderr.
@@ -49,7 +49,7 @@ impl HostState {
         Ok(HostState {
             wasi,
             table: ResourceTable::new(),
-            limits: crate::runtime::limits::StoreCaps::new(&manifest.limits),
+            limits: super::limits::StoreCaps::new(&manifest.limits),
             config: config::ConfigCap::new(manifest.config.clone()),
             log,
             state: state::StateCap::new(&manifest.limits),
