@@ -56,7 +56,14 @@ lint:
     cd guests && cargo fmt --all -- --check && cargo clippy --all-targets -- -D warnings
     cd tests/guests && cargo fmt --all -- --check && cargo clippy --all-targets -- -D warnings
 
-# Benchmarks: the sandboxed file connector against a native baseline, side by side.
+# Benchmarks: the sandboxed file connector against a native baseline, side by side,
+# then into SQLite and PostgreSQL stores and over loopback HTTP.
 bench records="200000": build-guests
     cargo build --release -p host -p tests --bins
     ./target/release/bench --records {{records}}
+
+# The daemon at scale: N file connectors polled every 10 s, on SQLite, on PostgreSQL,
+# and shared by three hosts on PostgreSQL (runs/s, lag, RSS, CPU, descriptors, takeover).
+bench-serve connectors="1000" seconds="120": build-guests
+    cargo build --release -p host -p tests --bins
+    ./target/release/bench-serve --connectors {{connectors}} --seconds {{seconds}}

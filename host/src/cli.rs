@@ -202,6 +202,11 @@ pub struct QueueArgs {
     /// Mark every entry up to and including SEQ as consumed, and list nothing.
     #[arg(long, value_name = "SEQ")]
     pub ack: Option<i64>,
+    /// Keep listing: wait for new entries and print them as they are committed
+    /// (woken by PostgreSQL's NOTIFY; on SQLite, polled every second). Stop it with
+    /// Ctrl-C.
+    #[arg(long, conflicts_with = "ack")]
+    pub follow: bool,
 }
 
 /// Where the component and its grants come from.
@@ -546,7 +551,7 @@ async fn dead_letters_show(url: &str, id: i64) -> Result<(), CliError> {
         .await?
         .into_iter()
         .find(|l| l.id == id)
-        .ok_or_else(|| CliError::Usage(format!("the store {url} has no dead letter {id}")))?;
+        .ok_or_else(|| CliError::Usage(format!("the store {} has no dead letter {id}", store.url())))?;
     let mut v = serde_json::to_value(&letter).expect("a dead letter serialises");
     v["draft"] = serde_json::from_str(&letter.draft).unwrap_or(serde_json::Value::String(letter.draft.clone()));
     println!("{}", serde_json::to_string_pretty(&v).expect("JSON serialises"));
@@ -558,7 +563,7 @@ async fn status_cmd(args: StatusArgs) -> Result<(), CliError> {
     let Some(name) = args.name else {
         let names = store.connectors_with_events().await?;
         if names.is_empty() {
-            return Err(CliError::Usage(format!("the store {} has no lifecycle events yet", args.store)));
+            return Err(CliError::Usage(format!("the store {} has no lifecycle events yet", store.url())));
         }
         for name in names {
             let reduced = crate::lifecycle::reduce(&name, &store.events(&name).await?);
@@ -576,7 +581,7 @@ async fn status_cmd(args: StatusArgs) -> Result<(), CliError> {
     };
     let events = store.events(&name).await?;
     if events.is_empty() {
-        return Err(CliError::Usage(format!("the store {} has no events of a connector `{name}`", args.store)));
+        return Err(CliError::Usage(format!("the store {} has no events of a connector `{name}`", store.url())));
     }
     let reduced = crate::lifecycle::reduce(&name, &events);
     println!("{}", serde_json::to_string_pretty(&reduced).expect("a reduced state serialises"));
@@ -605,7 +610,7 @@ async fn cursor_show(url: &str, name: &str) -> Result<(), CliError> {
         None if store.knows(name).await? => {
             eprintln!("connector `{name}` has no stored cursor: its next run starts from the beginning");
         }
-        None => return Err(CliError::Usage(format!("the store {url} knows no connector `{name}`"))),
+        None => return Err(CliError::Usage(format!("the store {} knows no connector `{name}`", store.url()))),
     }
     Ok(())
 }
@@ -616,7 +621,7 @@ async fn cursor_reset(url: &str, name: &str, to: Option<&str>) -> Result<(), Cli
     }
     let store = crate::store::Store::open(url).await?;
     if !store.knows(name).await? {
-        return Err(CliError::Usage(format!("the store {url} knows no connector `{name}`")));
+        return Err(CliError::Usage(format!("the store {} knows no connector `{name}`", store.url())));
     }
     let previous = store.reset_cursor(name, to, &crate::timestamp::now()).await?;
     let was = previous.as_ref().map_or_else(|| "no cursor".to_string(), shown_cursor);
@@ -653,24 +658,42 @@ async fn queue_cmd(args: QueueArgs) -> Result<(), CliError> {
         return Ok(());
     }
     use std::io::Write;
-    let mut out = std::io::stdout().lock();
+    // Listening starts before the first read, so nothing committed in between is missed.
+    let mut waiter = if args.follow { Some(store.queue_waiter().await) } else { None };
     let mut damaged = 0;
-    for e in store.queue(args.after, args.limit).await? {
-        if let Some(why) = &e.damaged {
-            damaged += 1;
-            let (id, why) = (crate::untrusted::Shown::id(&e.record_id), crate::untrusted::Shown::text(why));
-            eprintln!("error: queue entry {} (record `{id}`): {why}", e.seq);
-        }
-        let line = serde_json::to_string(&e).expect("a queue entry serialises");
-        if let Err(e) = writeln!(out, "{line}") {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(());
+    let mut after = args.after;
+    loop {
+        let entries = store.queue(after, args.limit).await?;
+        let mut out = std::io::stdout().lock();
+        for e in &entries {
+            if let Some(why) = &e.damaged {
+                damaged += 1;
+                let (id, why) = (crate::untrusted::Shown::id(&e.record_id), crate::untrusted::Shown::text(why));
+                eprintln!("error: queue entry {} (record `{id}`): {why}", e.seq);
             }
-            return Err(CliError::Io { what: "cannot write to standard output".into(), source: e });
+            let line = serde_json::to_string(&e).expect("a queue entry serialises");
+            if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return Ok(());
+                }
+                return Err(CliError::Io { what: "cannot write to standard output".into(), source: e });
+            }
         }
+        drop(out);
+        after = entries.last().map_or(after, |e| e.seq);
+        let Some(waiter) = &mut waiter else { break };
+        // A full batch: more may be there already.
+        if entries.len() as i64 >= args.limit {
+            continue;
+        }
+        let poll = if store.kind() == crate::store::Kind::Postgres { 5 } else { 1 };
+        waiter.wait(std::time::Duration::from_secs(poll)).await;
     }
     if damaged > 0 {
-        return Err(CliError::Store(crate::store::StoreError::Damaged { url: args.store, count: damaged }));
+        return Err(CliError::Store(crate::store::StoreError::Damaged {
+            url: store.url().to_string(),
+            count: damaged,
+        }));
     }
     Ok(())
 }
@@ -681,7 +704,7 @@ async fn store_verify(url: &str) -> Result<(), CliError> {
     let found = store.verify().await?;
     println!("{}", serde_json::to_string_pretty(&found).expect("a verification serialises"));
     if found.is_clean() {
-        eprintln!("the store {url} is sound: {} envelopes checked", found.envelopes);
+        eprintln!("the store {} is sound: {} envelopes checked", store.url(), found.envelopes);
         return Ok(());
     }
     for problem in &found.structure {
@@ -692,7 +715,7 @@ async fn store_verify(url: &str) -> Result<(), CliError> {
         eprintln!("error: envelope `{id}` of `{source}`: {why}");
     }
     Err(CliError::Store(crate::store::StoreError::Damaged {
-        url: url.to_string(),
+        url: store.url().to_string(),
         count: found.damaged_count + found.structure.len() as u64,
     }))
 }

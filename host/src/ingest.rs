@@ -47,6 +47,18 @@ pub struct RunOptions {
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// What started the run (it says how a failed connector came back).
     pub trigger: crate::lifecycle::Trigger,
+    /// The lease a run of `host serve` on a shared store holds: each page commit
+    /// checks it, and the run stops when it is lost (see `store::leases`).
+    pub lease: Option<Lease>,
+}
+
+/// A run's lease: its fence, and the flag its holder sets when it is lost.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    /// Checked by every page commit.
+    pub fence: crate::store::Fence,
+    /// Set when the lease is lost: the run stops before its next page.
+    pub lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A callback told how far a run is.

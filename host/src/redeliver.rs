@@ -62,6 +62,7 @@ pub async fn redeliver(store: &Store, connector: Option<&str>) -> Result<Replay,
                     delivery_id: format!("replay:{}:{}", letter.id, now),
                     state: &state,
                     now: &now,
+                    fence: None,
                 };
                 store.commit_page(commit).await?;
                 store.mark_replayed(letter.id, &now).await?;

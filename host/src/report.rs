@@ -156,6 +156,8 @@ pub enum FailureKind {
     Output,
     /// The reader closed the pipe (`host run x.wasm | head`): not a failure of the host.
     OutputClosed,
+    /// The run's lease was taken over by another host: its page was refused.
+    Fenced,
 }
 
 impl FailureKind {
@@ -178,6 +180,7 @@ impl FailureKind {
             FailureKind::Store => "store",
             FailureKind::Output => "output",
             FailureKind::OutputClosed => "output_closed",
+            FailureKind::Fenced => "fenced",
         }
     }
 
@@ -188,7 +191,7 @@ impl FailureKind {
             FailureKind::LimitExceeded => 5,
             FailureKind::Trap => 6,
             FailureKind::Grant => 3,
-            FailureKind::Store => 8,
+            FailureKind::Store | FailureKind::Fenced => 8,
             FailureKind::Output | FailureKind::OutputClosed => 1,
         }
     }
@@ -206,18 +209,53 @@ pub struct RunError {
     /// For a `connector_error`, which case of the WIT `connector-error` it was
     /// (`auth`, `rate-limited`, …): an `auth` failure revokes the connector.
     pub case: Option<crate::contract::ErrorCase>,
+    /// The host ran out of a resource (open files, memory, disk): the operator's
+    /// to fix, not the connector's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resource_exhausted: bool,
 }
 
 impl RunError {
     /// A failure of `kind` that was not a guest call's.
     pub fn new(kind: FailureKind, message: impl Into<String>) -> RunError {
-        RunError { kind, message: message.into(), call_ms: None, case: None }
+        RunError { kind, message: message.into(), call_ms: None, case: None, resource_exhausted: false }
+    }
+
+    /// A failure of `kind` caused by `cause`, marked when that is the host running
+    /// out of a resource.
+    pub fn caused(
+        kind: FailureKind,
+        message: impl Into<String>,
+        cause: &(dyn std::error::Error + 'static),
+    ) -> RunError {
+        RunError { resource_exhausted: exhausts(cause), ..RunError::new(kind, message) }
     }
 
     /// A guest call's failure, which ran for `call_ms`.
     pub fn guest(e: &GuestError, call_ms: Option<f64>) -> RunError {
-        RunError { kind: FailureKind::of(e), message: e.to_string(), call_ms, case: e.case() }
+        RunError {
+            kind: FailureKind::of(e),
+            message: e.to_string(),
+            call_ms,
+            case: e.case(),
+            resource_exhausted: false,
+        }
     }
+}
+
+/// Whether `e`, or an error under it, is the operating system saying the process
+/// ran out of a resource: open files (EMFILE, ENFILE), memory (ENOMEM), disk (ENOSPC).
+pub fn exhausts(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(io.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOSPC))
+        {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 impl RunReport {

@@ -17,6 +17,7 @@
 //!   within `serve.shutdown_grace_ms`.
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod listen;
 pub mod metrics;
@@ -101,6 +102,9 @@ pub struct Daemon {
     pub token: Option<String>,
     /// When the daemon started.
     pub started_at: String,
+    /// This host's membership of the hosts sharing a PostgreSQL store; `None` on
+    /// SQLite.
+    pub cluster: Option<Arc<cluster::Membership>>,
 }
 
 impl Daemon {
@@ -127,6 +131,11 @@ impl Daemon {
     /// `serve.max_parallel_lookups` as the daemon started with it.
     pub fn max_parallel_lookups(&self) -> usize {
         self.max_parallel.1
+    }
+
+    /// `serve.metrics_per_connector`.
+    pub fn metrics_per_connector(&self) -> Option<bool> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).settings.metrics_per_connector
     }
 
     /// The run breaker's settings.
@@ -222,6 +231,10 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .await
         .map_err(|source| ServeError::Listen { addr: options.listen, source })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Listen { addr: options.listen, source })?;
+    let membership = (store.kind() == crate::store::Kind::Postgres).then(|| {
+        let ttl = Duration::from_millis(cfg.settings.leases.ttl_ms);
+        Arc::new(cluster::Membership::new(cfg.settings.host_id.clone(), ttl, addr.to_string()))
+    });
     let daemon = Arc::new(Daemon {
         engine,
         components: Default::default(),
@@ -235,7 +248,13 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         config: RwLock::new(cfg.clone()),
         token: options.token.clone(),
         started_at: crate::timestamp::now(),
+        cluster: membership.clone(),
     });
+    if let Some(me) = &membership {
+        tracing::info!(host = %me.host_id, ttl_ms = me.ttl.as_millis() as u64,
+            "the store is shared: this host runs the connectors whose leases it holds");
+        tokio::spawn(cluster::keep(daemon.clone(), me.clone()));
+    }
     // The connectors load in the background, one after another (those of one
     // component share its compiled code, so each after the first is quick): the
     // admin API answers at once, however many there are.
@@ -275,6 +294,9 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
     if daemon.all().iter().any(|s| s.status().running) {
         tracing::warn!("runs still going after {} ms; exiting (their open page rolls back)", grace.as_millis());
+    }
+    if let Some(me) = &daemon.cluster {
+        cluster::leave(&daemon, me).await;
     }
     server.abort();
     drop(watcher);
@@ -344,6 +366,8 @@ async fn schedule(daemon: Arc<Daemon>, slot: Arc<Slot>) {
         }
         let entry = slot.entry();
         let mut delay = jittered(entry.poll_interval, entry.jitter);
+        // (A connector whose lease another host holds is not run: `NotLeased`; it
+        // waits to be woken by a lease taken, or the interval, to look again.)
         if entry.enabled
             && let slot::RunOutcome::CircuitOpen(remaining) =
                 slot.run_once(&daemon, crate::lifecycle::Trigger::Scheduled).await
@@ -351,6 +375,7 @@ async fn schedule(daemon: Arc<Daemon>, slot: Arc<Slot>) {
             // Do not knock every interval while the breaker is open.
             delay = delay.max(remaining);
         }
+        slot.set_due(tokio::time::Instant::now().into_std() + delay);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = slot.wake.notified() => {}

@@ -1,17 +1,19 @@
-//! The embedded store: sealed envelopes with change detection, the queue of
-//! published changes, cursors and connector state, dead letters, and run reports.
+//! The store: sealed envelopes with change detection, the queue of published
+//! changes, cursors and connector state, dead letters, run reports, and (on
+//! PostgreSQL) the leases of several hosts.
 //!
-//! The default is SQLite (`sqlite:.host/state.db`): a file, nothing to install. The
-//! SQL is kept portable (`$n` placeholders, `ON CONFLICT`), so that a PostgreSQL
-//! backend can share it; only the DDL of [`migrations`] is per backend.
-//!
-//! sqlx, because one async crate drives both SQLite and PostgreSQL with the same
-//! query API, pools and transactions, and runs on the tokio runtime the host has
-//! anyway. [`Store`] is the interface the rest of the host sees: its methods take and
-//! return plain values and [`StoreError`], and no sqlx or SQLite type crosses it, so
-//! a PostgreSQL backend is a second implementation behind the same methods (for the
-//! page commit, sqlx's PostgreSQL driver with many-row statements: the C API path of
-//! [`prepared`] is SQLite's alone).
+//! Two backends behind one interface, [`Store`]: SQLite (`sqlite:.host/state.db`,
+//! the default: a file, nothing to install; [`sqlite`]) and PostgreSQL
+//! (`postgres://…`, for several hosts sharing one store; [`postgres`]). sqlx for
+//! both, because one async crate drives both with the same query API, pools and
+//! transactions, on the tokio runtime the host has anyway. Most of the SQL is
+//! portable (`$n` placeholders, `ON CONFLICT`, row values) and written once, here,
+//! run on either pool by [`on_pool!`]; what differs per backend is the DDL of
+//! [`migrations`] and the page commit, which uses what each is fast at: SQLite's C
+//! API with a statement per record on the committing thread ([`page`],
+//! [`prepared`]), PostgreSQL's many-row statements over arrays (`unnest`).
+//! No sqlx or SQLite type crosses the interface: its methods take and return plain
+//! values and [`StoreError`].
 //!
 //! A page is committed in **one transaction**: its envelopes, its queue entries, its
 //! dead letters, the cursor after it and the connector's state. A crash before the
@@ -21,31 +23,44 @@
 //! `envelopes` (the current version); a queue entry whose record has changed since
 //! is *superseded*: its newer version has its own, later entry. (Storing every
 //! version's text in the queue too doubled what a first run writes.)
-//!
-//! Three connections: a pool of one for reads and the occasional small write; the
-//! writer, which commits pages ([`page`]) with SQLite's C API on the committing
-//! thread ([`prepared`]); and the [`checkpoint`] thread's, which moves committed
-//! pages from the WAL into the database file while the next page is written.
 
 mod checkpoint;
 mod cursors;
+pub mod leases;
 pub mod migrations;
 mod page;
+mod postgres;
 mod prepared;
+mod sqlite;
 pub mod verify;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::str::FromStr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::Row;
 
 use crate::lifecycle::Event;
 
 pub use cursors::StoredCursor;
+pub use leases::Fence;
+
+/// Runs `$body` on the store's pool, whichever backend it is: the portable SQL is
+/// written once and compiled for each (sqlx's pools and rows are typed by backend).
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite(b) => {
+                let $pool = &b.pool;
+                $body
+            }
+            $crate::store::Backend::Postgres(b) => {
+                let $pool = &b.pool;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_pool;
 
 /// How long an acknowledged queue entry whose record has a newer version is kept:
 /// a consumer took it, and the newer version has an entry of its own, so after a
@@ -57,35 +72,11 @@ pub const RETAIN_ACKED: Duration = Duration::from_secs(7 * 86_400);
 /// The default store URL.
 pub const DEFAULT_URL: &str = "sqlite:.host/state.db";
 
-/// Per-connection settings, for the connections sqlx opens and ours alike.
-const PRAGMAS: [(&str, &str); 6] = [
-    // NORMAL in WAL mode: a committed page survives a crash of the process (the WAL
-    // is written before the commit returns), and a power loss can only roll back the
-    // last commits whole; since each page commits with its cursor, a rolled-back page
-    // is read again, so nothing is lost either way. FULL would add an fsync to every
-    // page.
-    ("synchronous", "NORMAL"),
-    ("foreign_keys", "ON"),
-    // A 64 MiB page cache.
-    ("cache_size", "-65536"),
-    // The writer checkpoints itself when the WAL reaches 4096 pages (64 MiB), should
-    // the checkpoint thread fall behind.
-    ("wal_autocheckpoint", "4096"),
-    // Pages are read through a memory map rather than a read() call each.
-    ("mmap_size", "1073741824"),
-    // Statement journals (the undo log of a statement that writes many rows, such as
-    // a page's queue entries) in memory: in files they spilled to /var/tmp, 160 MB of
-    // writes to the real disk for a first run of 200,000 records.
-    ("temp_store", "MEMORY"),
-];
-/// How long a lock held by another connection is waited for.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The URL names no backend this host has.
-    #[error("store URL `{0}` is not supported: use sqlite:PATH (PostgreSQL comes later)")]
+    #[error("store URL `{0}` is not supported: use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE")]
     Unsupported(String),
     /// The database could not be opened.
     #[error("cannot open the store {url}: {source}")]
@@ -123,6 +114,45 @@ pub enum StoreError {
         /// How many problems were found.
         count: u64,
     },
+    /// The PostgreSQL server of the store cannot be reached.
+    #[error(
+        "cannot reach the PostgreSQL server of the store {url}: {source}; is it running, and are the host and port right?"
+    )]
+    Unreachable {
+        /// The store URL (its password hidden).
+        url: String,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// The PostgreSQL server refused the store's credentials.
+    #[error("the PostgreSQL server refused the credentials of the store {url}: {detail}")]
+    Refused {
+        /// The store URL (its password hidden).
+        url: String,
+        /// What the server said.
+        detail: String,
+    },
+    /// The store's PostgreSQL database does not exist.
+    #[error(
+        "the database `{database}` of the store {url} does not exist: create it (`createdb {database}`) or correct the URL"
+    )]
+    NoDatabase {
+        /// The store URL (its password hidden).
+        url: String,
+        /// The database's name.
+        database: String,
+    },
+    /// A page of a leased run was refused: the connector's lease is no longer this
+    /// host's (another host took it over), so nothing of the page was committed.
+    #[error(
+        "the lease of connector `{connector}` at epoch {epoch} is no longer this host's (another host took it over): the page was rolled back"
+    )]
+    Fenced {
+        /// The connector.
+        connector: String,
+        /// The epoch the run held.
+        epoch: i64,
+    },
     /// A statement run through SQLite's C API failed (see [`prepared`]).
     #[error("store {what} failed: {message}")]
     Sqlite {
@@ -148,16 +178,58 @@ fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 /// An open store.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    /// The connection that commits pages, held by one page at a time (pages of
-    /// runs side by side take turns): one of our own ([`prepared`]), so that no
-    /// thread stands between the committing thread and SQLite. (Taking one from the
-    /// pool for every page waited on the async runtime: sqlx returns a connection
-    /// to its pool in a spawned task, which waited for a worker busy running the
-    /// guest; and locking a sqlx connection waits for its worker thread to wake.)
-    writer: Arc<tokio::sync::Mutex<prepared::Connection>>,
-    checkpointer: checkpoint::Checkpointer,
+    backend: Backend,
+    /// The URL it was opened with, its password hidden: what messages show.
     url: String,
+}
+
+/// The backend of a store.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
+}
+
+/// Which backend a store URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `sqlite:PATH`.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl Kind {
+    /// The backend `url` names, if any.
+    pub fn of(url: &str) -> Option<Kind> {
+        if url.starts_with("sqlite:") {
+            Some(Kind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Kind::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// `url` as messages show it: a password in it (`user:secret@`, `?password=`) is
+/// replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else { return url.to_string() };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    if parsed.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" { "***".to_string() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// One sealed record to commit.
@@ -233,130 +305,126 @@ pub struct PageCommit<'a> {
     pub state: &'a BTreeMap<String, String>,
     /// The time of the commit (RFC 3339).
     pub now: &'a str,
+    /// The lease the committing run holds: the commit is refused, whole, unless it
+    /// is still current (PostgreSQL only; see [`leases`]).
+    pub fence: Option<&'a Fence>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `url`, checks its integrity, and
-    /// applies pending migrations.
+    /// Opens the store at `url` (creating a SQLite file if needed), checks that it
+    /// is one, and applies pending migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        let path = url.strip_prefix("sqlite:").ok_or_else(|| StoreError::Unsupported(url.to_string()))?;
-        let path = path.strip_prefix("//").unwrap_or(path);
-        let file = path.split('?').next().unwrap_or(path);
-        // Its connections must share one database: an in-memory one is each its own.
-        if file == ":memory:" || url.contains("mode=memory") {
-            return Err(StoreError::Unsupported(url.to_string()));
-        }
-        let read_only = url.contains("mode=ro");
-        if let Some(dir) = Path::new(file).parent()
-            && !dir.as_os_str().is_empty()
-            && !read_only
-        {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open { url: url.to_string(), source: e.into() })?;
-        }
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-            .map_err(|source| StoreError::Open { url: url.to_string(), source })?
-            .create_if_missing(!read_only)
-            // Pages of 16 KiB rather than 4 KiB: an envelope is about 1 KiB, and with
-            // the larger pages a first run of 200,000 records spent a quarter less
-            // time in SQLite (fewer page splits, WAL frames and write calls). It takes
-            // effect when the file is created; an older store keeps its page size.
-            .page_size(16384)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(BUSY_TIMEOUT);
-        let options = PRAGMAS.iter().fold(options, |o, (key, value)| o.pragma(*key, *value));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(|source| classify_open(url, source))?;
-        check_integrity(&pool, url).await?;
-        migrations::apply(&pool, url).await?;
-        // The writer's and the checkpointer's connections: ours (see `prepared`),
-        // with the same settings.
-        let setup: String = PRAGMAS.iter().map(|(key, value)| format!("PRAGMA {key} = {value}; ")).collect();
-        let open = || {
-            prepared::Connection::open(file, read_only, BUSY_TIMEOUT, &setup)
-                .map_err(|f| StoreError::Sqlite { what: "opening a connection", message: f.message })
+        let shown = shown_url(url);
+        let backend = match Kind::of(url) {
+            Some(Kind::Sqlite) => Backend::Sqlite(sqlite::Sqlite::open(url).await?),
+            Some(Kind::Postgres) => Backend::Postgres(postgres::Postgres::open(url, &shown).await?),
+            None => return Err(StoreError::Unsupported(shown)),
         };
-        let writer = open()?;
-        let checkpointer = checkpoint::Checkpointer::start(open()?)
-            .map_err(|e| StoreError::Open { url: url.to_string(), source: e.into() })?;
-        Ok(Store { pool, writer: Arc::new(tokio::sync::Mutex::new(writer)), checkpointer, url: url.to_string() })
+        Ok(Store { backend, url: shown })
     }
 
-    /// The URL it was opened with.
+    /// The URL it was opened with, its password hidden.
     pub fn url(&self) -> &str {
         &self.url
     }
 
+    /// Which backend it is.
+    pub fn kind(&self) -> Kind {
+        match self.backend {
+            Backend::Sqlite(_) => Kind::Sqlite,
+            Backend::Postgres(_) => Kind::Postgres,
+        }
+    }
+
     /// The cursor a connector's next run starts from.
     pub async fn cursor(&self, connector: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT cursor FROM cursors WHERE connector = $1")
-            .bind(connector)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("reading the cursor"))?;
-        Ok(row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten()))
+        let cursor = on_pool!(self, |pool| {
+            let row = sqlx::query("SELECT cursor FROM cursors WHERE connector = $1")
+                .bind(connector)
+                .fetch_optional(pool)
+                .await
+                .map_err(q("reading the cursor"))?;
+            row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten())
+        });
+        Ok(cursor)
     }
 
     /// The connector's stored state.
     pub async fn state(&self, connector: &str) -> Result<BTreeMap<String, String>, StoreError> {
-        let rows = sqlx::query("SELECT key, value FROM state WHERE connector = $1")
-            .bind(connector)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("reading state"))?;
-        Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+        let state = on_pool!(self, |pool| {
+            let rows = sqlx::query("SELECT key, value FROM state WHERE connector = $1")
+                .bind(connector)
+                .fetch_all(pool)
+                .await
+                .map_err(q("reading state"))?;
+            rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect()
+        });
+        Ok(state)
     }
 
-    /// Commits one page in one transaction; returns what it did. Its statements run
-    /// on the calling thread (the ingest calls this from a thread of its own); a
-    /// page takes milliseconds.
+    /// Commits one page in one transaction; returns what it did. On SQLite its
+    /// statements run on the calling thread (the ingest calls this from a thread of
+    /// its own); a page takes milliseconds.
     pub async fn commit_page(&self, page: PageCommit<'_>) -> Result<Committed, StoreError> {
-        let writer = self.writer.lock().await;
-        self.commit_on(&writer, &page)
-    }
-
-    /// [`Store::commit_page`] from a thread outside the async runtime (the run's
-    /// committer): the commit is synchronous work on the writer connection, so it
-    /// needs no runtime to wait on.
-    pub fn commit_page_blocking(&self, page: PageCommit<'_>) -> Result<Committed, StoreError> {
-        let writer = self.writer.blocking_lock();
-        self.commit_on(&writer, &page)
-    }
-
-    fn commit_on(&self, writer: &prepared::Connection, page: &PageCommit<'_>) -> Result<Committed, StoreError> {
         let started = Instant::now();
-        let (outcome, changed) = page::commit(writer, page)?;
-        self.checkpointer.nudge();
+        let (outcome, changed) = match &self.backend {
+            Backend::Sqlite(b) => b.commit_page(&page).await?,
+            Backend::Postgres(b) => b.commit_page(&page).await?,
+        };
         Ok(Committed { outcome, changed, took: started.elapsed() })
     }
 
-    /// Records that a run of `connector` started at `started`, and marks its runs
-    /// that never finished (the process was killed) `interrupted`, as of `started`.
-    /// Returns the new run's id and how many were marked.
-    pub async fn start_run(&self, connector: &str, started: &str) -> Result<(i64, u64), StoreError> {
+    /// [`Store::commit_page`] from a thread outside the async runtime (the run's
+    /// committer): on SQLite the commit is synchronous work on the writer
+    /// connection, so it needs no runtime to wait on; PostgreSQL's is waited for on
+    /// the runtime the store was opened on.
+    pub fn commit_page_blocking(&self, page: PageCommit<'_>) -> Result<Committed, StoreError> {
+        let started = Instant::now();
+        let (outcome, changed) = match &self.backend {
+            Backend::Sqlite(b) => b.commit_page_blocking(&page)?,
+            Backend::Postgres(b) => b.commit_page_blocking(&page)?,
+        };
+        Ok(Committed { outcome, changed, took: started.elapsed() })
+    }
+
+    /// Records that a run of `connector` started at `started` (on `host`, under a
+    /// lease at `epoch`), and marks its runs that never finished (the process was
+    /// killed, or lost its lease) `interrupted`, as of `started`. Returns the new
+    /// run's id and how many were marked.
+    pub async fn start_run(
+        &self,
+        connector: &str,
+        started: &str,
+        host: Option<&str>,
+        epoch: Option<i64>,
+    ) -> Result<(i64, u64), StoreError> {
         let what = "recording the run's start";
-        let mut tx = self.pool.begin().await.map_err(q(what))?;
-        let interrupted = sqlx::query(
-            "UPDATE runs SET status = 'interrupted', finished_at = $2 WHERE connector = $1 AND status = 'running'",
-        )
-        .bind(connector)
-        .bind(started)
-        .execute(&mut *tx)
-        .await
-        .map_err(q(what))?
-        .rows_affected();
-        let id: i64 =
-            sqlx::query("INSERT INTO runs (connector, status, started_at) VALUES ($1, 'running', $2) RETURNING id")
-                .bind(connector)
-                .bind(started)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(q(what))?
-                .get(0);
-        tx.commit().await.map_err(q(what))?;
-        Ok((id, interrupted))
+        let done = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(q(what))?;
+            let interrupted = sqlx::query(
+                "UPDATE runs SET status = 'interrupted', finished_at = $2 WHERE connector = $1 AND status = 'running'",
+            )
+            .bind(connector)
+            .bind(started)
+            .execute(&mut *tx)
+            .await
+            .map_err(q(what))?
+            .rows_affected();
+            let id: i64 = sqlx::query(
+                "INSERT INTO runs (connector, status, started_at, host, epoch) VALUES ($1, 'running', $2, $3, $4) RETURNING id",
+            )
+            .bind(connector)
+            .bind(started)
+            .bind(host)
+            .bind(epoch)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q(what))?
+            .get(0);
+            tx.commit().await.map_err(q(what))?;
+            (id, interrupted)
+        });
+        Ok(done)
     }
 
     /// Moves every committed page from the WAL into the database file and empties
@@ -365,92 +433,140 @@ impl Store {
     /// first run of 200,000 records reached about 100 MB). Not after each run of the
     /// daemon: it holds the writer while it waits out readers, and the checkpoint
     /// thread keeps the WAL short meanwhile. Best effort: a store read only, or one
-    /// another process is writing to, keeps its WAL until next time.
+    /// another process is writing to, keeps its WAL until next time. PostgreSQL
+    /// manages its own WAL: nothing to do there.
     pub async fn truncate_wal(&self) {
-        // The writer held, so that no page of this process commits meanwhile.
-        let _writer = self.writer.lock().await;
-        let checkpointer = self.checkpointer.clone();
-        let _ = tokio::task::spawn_blocking(move || checkpointer.truncate()).await;
+        if let Backend::Sqlite(b) = &self.backend {
+            b.truncate_wal().await;
+        }
     }
 
-    /// Keeps how run `id` ended (`ok` or `failed`) and its report.
+    /// Keeps how run `id` ended (`ok`, `failed`, `fenced`) and its report.
     pub async fn finish_run(&self, id: i64, status: &str, finished: &str, report: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET status = $2, finished_at = $3, report = $4 WHERE id = $1")
-            .bind(id)
-            .bind(status)
-            .bind(finished)
-            .bind(report)
-            .execute(&self.pool)
-            .await
-            .map_err(q("keeping the run report"))?;
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE runs SET status = $2, finished_at = $3, report = $4 WHERE id = $1")
+                .bind(id)
+                .bind(status)
+                .bind(finished)
+                .bind(report)
+                .execute(pool)
+                .await
+                .map_err(q("keeping the run report"))?
+                .rows_affected()
+        });
         Ok(())
+    }
+
+    /// The runs of `connector` (every connector's when `None`), oldest first.
+    pub async fn runs(&self, connector: Option<&str>) -> Result<Vec<RunRow>, StoreError> {
+        let rows = on_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, connector, status, started_at, finished_at, host, epoch FROM runs \
+                 WHERE $1 IS NULL OR connector = $1 ORDER BY id",
+            )
+            .bind(connector)
+            .fetch_all(pool)
+            .await
+            .map_err(q("reading runs"))?;
+            rows.iter()
+                .map(|r| RunRow {
+                    id: r.get(0),
+                    connector: r.get(1),
+                    status: r.get(2),
+                    started_at: r.get(3),
+                    finished_at: r.get(4),
+                    host: r.get(5),
+                    epoch: r.get(6),
+                })
+                .collect()
+        });
+        Ok(rows)
     }
 
     /// The queue after sequence number `after`, at most `limit` entries, each with
     /// its envelope unless a newer version superseded it.
     pub async fn queue(&self, after: i64, limit: i64) -> Result<Vec<QueueEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT q.seq, q.source, q.record_id, q.raw_sha256, e.envelope, q.acked_at FROM queue q \
-             LEFT JOIN envelopes e ON e.source = q.source AND e.record_id = q.record_id AND e.raw_sha256 = q.raw_sha256 \
-             WHERE q.seq > $1 ORDER BY q.seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("reading the queue"))?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let raw_sha256: String = r.get(3);
-                let mut envelope: Option<String> = r.get(4);
-                // Damage inside a stored text is not handed out as if it were sealed.
-                let damaged = envelope.as_deref().and_then(|e| verify::envelope(e, &raw_sha256).err());
-                let superseded = envelope.is_none();
-                if damaged.is_some() {
-                    envelope = None;
-                }
-                QueueEntry {
-                    seq: r.get(0),
-                    source: r.get(1),
-                    record_id: r.get(2),
-                    raw_sha256,
-                    envelope,
-                    superseded,
-                    acked: r.get::<Option<String>, _>(5).is_some(),
-                    damaged,
-                }
-            })
-            .collect())
-    }
-
-    /// Checks the whole store: SQLite's `integrity_check` over every page, and every
-    /// stored envelope against its hash. It reads the whole file; the host never does
-    /// this on its own.
-    pub async fn verify(&self) -> Result<Verified, StoreError> {
-        let mut found = Verified::default();
-        let rows = sqlx::query("PRAGMA integrity_check").fetch_all(&self.pool).await.map_err(q("checking the file"))?;
-        found.structure = rows.iter().filter_map(|r| r.try_get::<String, _>(0).ok()).filter(|r| r != "ok").collect();
-        // A thousand at a time, in rowid order: the memory of a check stays flat.
-        let mut after = 0i64;
-        loop {
+        let entries = on_pool!(self, |pool| {
             let rows = sqlx::query(
-                "SELECT rowid, source, record_id, raw_sha256, envelope FROM envelopes \
-                 WHERE rowid > $1 ORDER BY rowid LIMIT 1000",
+                "SELECT q.seq, q.source, q.record_id, q.raw_sha256, e.envelope, q.acked_at FROM queue q \
+                 LEFT JOIN envelopes e ON e.source = q.source AND e.record_id = q.record_id AND e.raw_sha256 = q.raw_sha256 \
+                 WHERE q.seq > $1 ORDER BY q.seq LIMIT $2",
             )
             .bind(after)
-            .fetch_all(&self.pool)
+            .bind(limit)
+            .fetch_all(pool)
             .await
-            .map_err(q("reading the envelopes"))?;
+            .map_err(q("reading the queue"))?;
+            rows.iter()
+                .map(|r| {
+                    let raw_sha256: String = r.get(3);
+                    let mut envelope: Option<String> = r.get(4);
+                    // Damage inside a stored text is not handed out as if it were sealed.
+                    let damaged = envelope.as_deref().and_then(|e| verify::envelope(e, &raw_sha256).err());
+                    let superseded = envelope.is_none();
+                    if damaged.is_some() {
+                        envelope = None;
+                    }
+                    QueueEntry {
+                        seq: r.get(0),
+                        source: r.get(1),
+                        record_id: r.get(2),
+                        raw_sha256,
+                        envelope,
+                        superseded,
+                        acked: r.get::<Option<String>, _>(5).is_some(),
+                        damaged,
+                    }
+                })
+                .collect()
+        });
+        Ok(entries)
+    }
+
+    /// Something to wait on for queue entries committed after this call (`host
+    /// queue --follow`): on PostgreSQL a `LISTEN`, woken as soon as a page that
+    /// queued something commits, by any host; on SQLite, or should listening fail,
+    /// a poll.
+    pub async fn queue_waiter(&self) -> QueueWaiter {
+        match &self.backend {
+            Backend::Postgres(b) => QueueWaiter { listener: b.listen(postgres::QUEUE_CHANNEL).await },
+            Backend::Sqlite(_) => QueueWaiter { listener: None },
+        }
+    }
+
+    /// Checks the whole store: on SQLite its `integrity_check` over every page; on
+    /// both every stored envelope against its hash. It reads every envelope; the
+    /// host never does this on its own.
+    pub async fn verify(&self) -> Result<Verified, StoreError> {
+        let mut found = Verified::default();
+        if let Backend::Sqlite(b) = &self.backend {
+            found.structure = b.integrity_check().await?;
+        }
+        // A thousand at a time, in key order: the memory of a check stays flat.
+        let mut after = (String::new(), String::new());
+        loop {
+            let rows: Vec<(String, String, String, String)> = on_pool!(self, |pool| {
+                sqlx::query(
+                    "SELECT source, record_id, raw_sha256, envelope FROM envelopes \
+                     WHERE (record_id, source) > ($1, $2) ORDER BY record_id, source LIMIT 1000",
+                )
+                .bind(&after.0)
+                .bind(&after.1)
+                .fetch_all(pool)
+                .await
+                .map_err(q("reading the envelopes"))?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .collect()
+            });
             let Some(last) = rows.last() else { break };
-            after = last.get(0);
-            for r in &rows {
+            after = (last.1.clone(), last.0.clone());
+            for (source, record_id, hash, text) in rows {
                 found.envelopes += 1;
-                let (hash, text): (String, String) = (r.get(3), r.get(4));
                 if let Err(why) = verify::envelope(&text, &hash) {
                     found.damaged_count += 1;
                     if found.damaged.len() < 100 {
-                        found.damaged.push((r.get(1), r.get(2), why));
+                        found.damaged.push((source, record_id, why));
                     }
                 }
             }
@@ -461,35 +577,70 @@ impl Store {
     /// Marks queue entries up to and including `seq` as consumed, and prunes the
     /// queue ([`RETAIN_ACKED`]). Returns how many were marked and how many pruned.
     pub async fn ack(&self, seq: i64, now: std::time::SystemTime) -> Result<(u64, u64), StoreError> {
-        let done = sqlx::query("UPDATE queue SET acked_at = $2 WHERE seq <= $1 AND acked_at IS NULL")
-            .bind(seq)
-            .bind(crate::timestamp::format(now))
-            .execute(&self.pool)
-            .await
-            .map_err(q("acknowledging the queue"))?;
         let cutoff = crate::timestamp::format(now.checked_sub(RETAIN_ACKED).unwrap_or(std::time::UNIX_EPOCH));
-        let pruned = sqlx::query(
-            "DELETE FROM queue WHERE acked_at < $1 AND NOT EXISTS (SELECT 1 FROM envelopes e \
-             WHERE e.record_id = queue.record_id AND e.source = queue.source AND e.raw_sha256 = queue.raw_sha256)",
-        )
-        .bind(cutoff)
-        .execute(&self.pool)
-        .await
-        .map_err(q("pruning the queue"))?;
-        Ok((done.rows_affected(), pruned.rows_affected()))
+        let now = crate::timestamp::format(now);
+        let done = on_pool!(self, |pool| {
+            let done = sqlx::query("UPDATE queue SET acked_at = $2 WHERE seq <= $1 AND acked_at IS NULL")
+                .bind(seq)
+                .bind(&now)
+                .execute(pool)
+                .await
+                .map_err(q("acknowledging the queue"))?;
+            let pruned = sqlx::query(
+                "DELETE FROM queue WHERE acked_at < $1 AND NOT EXISTS (SELECT 1 FROM envelopes e \
+                 WHERE e.record_id = queue.record_id AND e.source = queue.source AND e.raw_sha256 = queue.raw_sha256)",
+            )
+            .bind(&cutoff)
+            .execute(pool)
+            .await
+            .map_err(q("pruning the queue"))?;
+            (done.rows_affected(), pruned.rows_affected())
+        });
+        Ok(done)
     }
 }
 
-/// The check at open: the file is a database whose schema can be read. It reads a
-/// page or two, so opening stays as fast for a store of gigabytes as for an empty
-/// one; the whole file is checked by [`Store::verify`] (`host store verify`), and
-/// every envelope read out is checked against its hash.
-async fn check_integrity(pool: &SqlitePool, url: &str) -> Result<(), StoreError> {
-    sqlx::query("SELECT count(*) FROM sqlite_master")
-        .fetch_one(pool)
-        .await
-        .map_err(|source| classify_open(url, source))?;
-    Ok(())
+/// Waits for new queue entries ([`Store::queue_waiter`]).
+pub struct QueueWaiter {
+    listener: Option<sqlx::postgres::PgListener>,
+}
+
+impl QueueWaiter {
+    /// Returns when entries may have been queued since the last return, or after
+    /// `max`.
+    pub async fn wait(&mut self, max: Duration) {
+        match &mut self.listener {
+            Some(listener) => match tokio::time::timeout(max, listener.recv()).await {
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(e)) => {
+                    // The listening connection failed (a server restart): poll from now on.
+                    tracing::warn!("stopped listening for new queue entries ({e}); polling instead");
+                    self.listener = None;
+                    tokio::time::sleep(max).await;
+                }
+            },
+            None => tokio::time::sleep(max).await,
+        }
+    }
+}
+
+/// One run as the store keeps it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunRow {
+    /// Its id.
+    pub id: i64,
+    /// The connector.
+    pub connector: String,
+    /// `running`, `ok`, `failed`, `fenced` or `interrupted`.
+    pub status: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it ended, if it did.
+    pub finished_at: Option<String>,
+    /// The host that ran it (with a PostgreSQL store under `host serve`).
+    pub host: Option<String>,
+    /// The lease epoch it ran under.
+    pub epoch: Option<i64>,
 }
 
 /// What [`Store::verify`] found.
@@ -512,41 +663,42 @@ impl Verified {
     }
 }
 
-async fn insert_events(tx: &mut Transaction<'_, Sqlite>, events: &[Event]) -> Result<u64, StoreError> {
-    let mut inserted = 0;
-    for e in events {
-        inserted += sqlx::query(page::INSERT_EVENT)
-            .bind(&e.connector)
-            .bind(&e.event_type)
-            .bind(&e.delivery_id)
-            .bind(&e.fingerprint)
-            .bind(&e.recorded_at)
-            .bind(e.payload.to_string())
-            .execute(&mut **tx)
-            .await
-            .map_err(q("recording a lifecycle event"))?
-            .rows_affected();
-    }
-    Ok(inserted)
-}
-
 impl Store {
     /// Records lifecycle events; a repeated `(delivery_id, fingerprint)` is ignored.
     /// Returns how many were new.
     pub async fn record_events(&self, events: &[Event]) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
-        let n = insert_events(&mut tx, events).await?;
-        tx.commit().await.map_err(q("committing events"))?;
+        let n = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(q("starting a transaction"))?;
+            let mut inserted = 0;
+            for e in events {
+                inserted += sqlx::query(page::INSERT_EVENT)
+                    .bind(&e.connector)
+                    .bind(&e.event_type)
+                    .bind(&e.delivery_id)
+                    .bind(&e.fingerprint)
+                    .bind(&e.recorded_at)
+                    .bind(e.payload.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("recording a lifecycle event"))?
+                    .rows_affected();
+            }
+            tx.commit().await.map_err(q("committing events"))?;
+            inserted
+        });
         Ok(n)
     }
 
     /// The connectors the store has lifecycle events of, by name.
     pub async fn connectors_with_events(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT connector FROM events ORDER BY connector")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("reading lifecycle events"))?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        let names = on_pool!(self, |pool| {
+            let rows = sqlx::query("SELECT DISTINCT connector FROM events ORDER BY connector")
+                .fetch_all(pool)
+                .await
+                .map_err(q("reading lifecycle events"))?;
+            rows.iter().map(|r| r.get(0)).collect()
+        });
+        Ok(names)
     }
 
     /// A connector's lifecycle events, in the order they were recorded.
@@ -566,26 +718,28 @@ impl Store {
             "SELECT event_type, delivery_id, fingerprint, recorded_at, payload, id FROM events \
              WHERE connector = $1{filter} ORDER BY id"
         );
-        // Safe: `filter` is one of the constants above; values are bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(connector);
-        if !filter.is_empty() {
-            for kind in crate::lifecycle::CONNECTOR_EVENT_TYPES {
-                query = query.bind(kind);
+        let events = on_pool!(self, |pool| {
+            // Safe: `filter` is one of the constants above; values are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(connector);
+            if !filter.is_empty() {
+                for kind in crate::lifecycle::CONNECTOR_EVENT_TYPES {
+                    query = query.bind(kind);
+                }
             }
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(q("reading lifecycle events"))?;
-        Ok(rows
-            .iter()
-            .map(|r| Event {
-                event_type: r.get(0),
-                connector: connector.to_string(),
-                delivery_id: r.get(1),
-                fingerprint: r.get(2),
-                recorded_at: r.get(3),
-                payload: serde_json::from_str(&r.get::<String, _>(4)).unwrap_or(serde_json::Value::Null),
-                seq: Some(r.get(5)),
-            })
-            .collect())
+            let rows = query.fetch_all(pool).await.map_err(q("reading lifecycle events"))?;
+            rows.iter()
+                .map(|r| Event {
+                    event_type: r.get(0),
+                    connector: connector.to_string(),
+                    delivery_id: r.get(1),
+                    fingerprint: r.get(2),
+                    recorded_at: r.get(3),
+                    payload: serde_json::from_str(&r.get::<String, _>(4)).unwrap_or(serde_json::Value::Null),
+                    seq: Some(r.get(5)),
+                })
+                .collect()
+        });
+        Ok(events)
     }
 }
 
@@ -617,50 +771,58 @@ pub struct DeadLetterRow {
 impl Store {
     /// Dead letters, oldest first; only those not yet replayed when `pending`.
     pub async fn dead_letters(&self, pending: bool) -> Result<Vec<DeadLetterRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, connector, source, record_id, reason, draft, connector_digest, created_at, replayed_at, package \
-             FROM dead_letters WHERE $1 = 0 OR replayed_at IS NULL ORDER BY id",
-        )
-        .bind(i64::from(pending))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("reading dead letters"))?;
-        Ok(rows
-            .iter()
-            .map(|r| DeadLetterRow {
-                id: r.get(0),
-                connector: r.get(1),
-                source: r.get(2),
-                record_id: r.get(3),
-                reason: r.get(4),
-                draft: r.get(5),
-                connector_digest: r.get(6),
-                created_at: r.get(7),
-                replayed_at: r.get(8),
-                package: r.get(9),
-            })
-            .collect())
+        let letters = on_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, connector, source, record_id, reason, draft, connector_digest, created_at, replayed_at, package \
+                 FROM dead_letters WHERE $1 = 0 OR replayed_at IS NULL ORDER BY id",
+            )
+            .bind(i64::from(pending))
+            .fetch_all(pool)
+            .await
+            .map_err(q("reading dead letters"))?;
+            rows.iter()
+                .map(|r| DeadLetterRow {
+                    id: r.get(0),
+                    connector: r.get(1),
+                    source: r.get(2),
+                    record_id: r.get(3),
+                    reason: r.get(4),
+                    draft: r.get(5),
+                    connector_digest: r.get(6),
+                    created_at: r.get(7),
+                    replayed_at: r.get(8),
+                    package: r.get(9),
+                })
+                .collect()
+        });
+        Ok(letters)
     }
 
     /// Marks a dead letter as replayed (sealed and published at last).
     pub async fn mark_replayed(&self, id: i64, now: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE dead_letters SET replayed_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(q("marking a dead letter replayed"))?;
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE dead_letters SET replayed_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map_err(q("marking a dead letter replayed"))?
+                .rows_affected()
+        });
         Ok(())
     }
 
     /// Records why a replay still could not seal a dead letter.
     pub async fn update_reason(&self, id: i64, reason: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE dead_letters SET reason = $2 WHERE id = $1")
-            .bind(id)
-            .bind(reason)
-            .execute(&self.pool)
-            .await
-            .map_err(q("updating a dead letter"))?;
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE dead_letters SET reason = $2 WHERE id = $1")
+                .bind(id)
+                .bind(reason)
+                .execute(pool)
+                .await
+                .map_err(q("updating a dead letter"))?
+                .rows_affected()
+        });
         Ok(())
     }
 }
@@ -686,13 +848,4 @@ pub struct QueueEntry {
     /// the file was damaged or edited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub damaged: Option<String>,
-}
-
-fn classify_open(url: &str, source: sqlx::Error) -> StoreError {
-    let text = source.to_string();
-    if text.contains("file is not a database") || text.contains("malformed") || text.contains("corrupt") {
-        StoreError::Corrupt { url: url.to_string(), detail: text }
-    } else {
-        StoreError::Open { url: url.to_string(), source }
-    }
 }

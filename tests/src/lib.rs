@@ -20,6 +20,8 @@ pub const GITHUB_WASM: &str = env!("GUEST_GITHUB");
 pub const HOSTILE_WASM: &str = env!("GUEST_HOSTILE");
 
 pub mod daemon;
+pub mod db;
+pub mod postgres;
 pub mod upstream;
 
 /// The repository's root directory.
@@ -135,32 +137,25 @@ pub fn measured(cmd: &mut Command) -> Measured {
     }
 }
 
-/// The lifecycle events in the store at `url`, in the order they were recorded,
-/// each checked against `schemas/lifecycle_event.schema.json`.
+/// The lifecycle events in the store at `url` (either backend), in the order they
+/// were recorded, each checked against `schemas/lifecycle_event.schema.json`.
 pub fn stored_events(url: &str) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(root().join("schemas/lifecycle_event.schema.json")).unwrap();
     let schema = jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let events: Vec<serde_json::Value> = rt.block_on(async {
-        use sqlx::Row;
-        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        let rows = sqlx::query(
-            "SELECT event_type, connector, delivery_id, fingerprint, recorded_at, payload FROM events ORDER BY id",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        rows.iter()
-            .map(|r| {
-                serde_json::json!({
-                    "event_type": r.get::<String, _>(0), "connector": r.get::<String, _>(1),
-                    "delivery_id": r.get::<String, _>(2), "fingerprint": r.get::<String, _>(3),
-                    "recorded_at": r.get::<String, _>(4),
-                    "payload": serde_json::from_str::<serde_json::Value>(&r.get::<String, _>(5)).unwrap(),
-                })
+    let rows = db::rows(
+        url,
+        "SELECT event_type, connector, delivery_id, fingerprint, recorded_at, payload FROM events ORDER BY id",
+    );
+    let events: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            let r: Vec<String> = r.into_iter().map(|c| c.expect("the events' columns are NOT NULL")).collect();
+            serde_json::json!({
+                "event_type": r[0], "connector": r[1], "delivery_id": r[2], "fingerprint": r[3],
+                "recorded_at": r[4], "payload": serde_json::from_str::<serde_json::Value>(&r[5]).unwrap(),
             })
-            .collect()
-    });
+        })
+        .collect();
     for e in &events {
         let errors: Vec<String> = schema.iter_errors(e).map(|x| format!("{}: {x}", x.instance_path())).collect();
         assert!(errors.is_empty(), "{e}: {errors:?}");
@@ -180,23 +175,11 @@ pub fn connector_status(cache: &Path, url: &str, name: &str) -> (serde_json::Val
     (reduced, states)
 }
 
-/// The record ids in the store at `url`: those of `envelopes`, sorted, and those of
-/// the queue, in queue order.
+/// The record ids in the store at `url` (either backend): those of `envelopes`,
+/// sorted, and those of the queue, in queue order.
 pub fn stored_record_ids(url: &str) -> (Vec<String>, Vec<String>) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        use sqlx::Row;
-        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        let ids = |sql: &'static str| {
-            let pool = pool.clone();
-            async move {
-                let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
-                rows.iter().map(|r| r.get::<String, _>(0)).collect::<Vec<_>>()
-            }
-        };
-        let stored = ids("SELECT record_id FROM envelopes ORDER BY record_id").await;
-        let queued = ids("SELECT record_id FROM queue ORDER BY seq").await;
-        pool.close().await;
-        (stored, queued)
-    })
+    let ids = |sql: &str| -> Vec<String> {
+        db::rows(url, sql).into_iter().map(|mut r| r.remove(0).expect("record ids are NOT NULL")).collect()
+    };
+    (ids("SELECT record_id FROM envelopes ORDER BY record_id"), ids("SELECT record_id FROM queue ORDER BY seq"))
 }

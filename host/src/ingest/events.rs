@@ -42,8 +42,9 @@ pub(super) async fn run_events(
     let last_healthy_at = reduced.last_health_check.as_ref().map(|(at, _)| at.as_str());
     let end = match &report.error {
         None => RunEnd::Healthy { latency_ms: report.durations_ms.total },
-        // The reader closed the output: nothing was wrong with the connector.
-        Some(e) if e.kind == FailureKind::OutputClosed => return Ok(events),
+        // The reader closed the output, or another host took the connector over:
+        // nothing was wrong with the connector.
+        Some(e) if matches!(e.kind, FailureKind::OutputClosed | FailureKind::Fenced) => return Ok(events),
         Some(e) if e.case == Some(ErrorCase::Auth) => RunEnd::Refused { reason: &e.message },
         Some(e) => RunEnd::Failed { reason: &e.message, last_healthy_at },
     };

@@ -58,6 +58,8 @@ pub(super) struct Target {
     pub(super) source: String,
     pub(super) digest: String,
     pub(super) package: &'static str,
+    /// The lease the run holds, checked by every page commit.
+    pub(super) fence: Option<crate::store::Fence>,
 }
 
 /// Per sealed draft: where its record id is in the page's `ids`, where its envelope
@@ -90,12 +92,12 @@ pub(super) fn seal_pages(
     progress: Option<Progress>,
     max_record_bytes: usize,
 ) -> SealStats {
-    let Target { mut jsonl, jsonl_all, store, connector, source, digest, package } = target;
+    let Target { mut jsonl, jsonl_all, store, connector, source, digest, package, fence } = target;
     let connector_name = connector.clone();
     let committer = store.map(|store| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<SealedPage>(1);
         let sink = jsonl.take().map(|sink| (sink, jsonl_all));
-        let names = Names { connector, source, digest, package };
+        let names = Names { connector, source, digest, package, fence };
         let thread = std::thread::Builder::new()
             .name("committer".into())
             .spawn(move || commit_pages(store, sink, names, rx))
@@ -253,6 +255,7 @@ struct Names {
     source: String,
     digest: String,
     package: &'static str,
+    fence: Option<crate::store::Fence>,
 }
 
 /// The committer thread: commits each sealed page, in order, in one transaction with
@@ -294,6 +297,7 @@ fn commit_pages(
             delivery_id: format!("page:{}:{}", names.connector, page.cursor.as_deref().unwrap_or("start")),
             state: &page.state,
             now: &page.collected_at,
+            fence: names.fence.as_ref(),
         };
         let changed = match store.commit_page_blocking(commit) {
             Ok(committed) => {
@@ -307,7 +311,11 @@ fn commit_pages(
                 committed.changed
             }
             Err(e) => {
-                stats.write_error = Some(RunError::new(FailureKind::Store, e.to_string()));
+                let kind = match e {
+                    crate::store::StoreError::Fenced { .. } => FailureKind::Fenced,
+                    _ => FailureKind::Store,
+                };
+                stats.write_error = Some(RunError::caused(kind, e.to_string(), &e));
                 break;
             }
         };
@@ -335,5 +343,5 @@ fn commit_pages(
 fn write_failure(e: std::io::Error) -> RunError {
     // A closed pipe (`host run x.wasm | head`) is the reader's choice, not a failure.
     let kind = if e.kind() == std::io::ErrorKind::BrokenPipe { FailureKind::OutputClosed } else { FailureKind::Output };
-    RunError::new(kind, format!("cannot write envelopes: {e}"))
+    RunError::caused(kind, format!("cannot write envelopes: {e}"), &e)
 }

@@ -56,7 +56,11 @@ pub async fn run_into(
     let mut run_id = None;
     if let Some(store) = &output.store {
         let loaded = async {
-            let (id, interrupted) = store.start_run(&manifest.name, &started_at).await?;
+            let (host, epoch) = match &options.lease {
+                Some(l) => (Some(l.fence.owner.as_str()), Some(l.fence.epoch)),
+                None => (None, None),
+            };
+            let (id, interrupted) = store.start_run(&manifest.name, &started_at, host, epoch).await?;
             run_id = Some(id);
             if interrupted > 0 {
                 tracing::warn!(connector = %manifest.name, interrupted,
@@ -69,7 +73,7 @@ pub async fn run_into(
             Ok::<_, crate::store::StoreError>(())
         };
         if let Err(e) = loaded.await {
-            error = Some(RunError::new(FailureKind::Store, e.to_string()));
+            error = Some(RunError::caused(FailureKind::Store, e.to_string(), &e));
         }
     }
     // Where the run starts: where it resumes if no page gets written.
@@ -88,6 +92,7 @@ pub async fn run_into(
         source: manifest.source.clone(),
         digest: component.digest.clone(),
         package: component.package(),
+        fence: options.lease.as_ref().map(|l| l.fence.clone()),
     };
     let max_record_bytes = limits.max_record_bytes;
     let sealer_thread = std::thread::Builder::new()
@@ -115,7 +120,7 @@ pub async fn run_into(
     guest_time += t.elapsed();
     match sandbox {
         None => {}
-        Some(Err(StartError::Grant(e))) => error = Some(RunError::new(FailureKind::Grant, e.to_string())),
+        Some(Err(StartError::Grant(e))) => error = Some(RunError::caused(FailureKind::Grant, e.to_string(), &e)),
         Some(Err(StartError::Guest(e))) => error = Some(RunError::guest(&e, None)),
         Some(Ok(mut sandbox)) => {
             sandbox.load_state(std::mem::take(&mut stored_state));
@@ -135,6 +140,16 @@ pub async fn run_into(
                 }
                 if options.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
                     tracing::info!(connector = %manifest.name, "stopping before the next page (shutdown)");
+                    break;
+                }
+                if let Some(lease) = &options.lease
+                    && lease.lost.load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    let why = format!(
+                        "the lease of connector `{}` at epoch {} was lost (another host took it over, or it could not be renewed): the run stopped before its next page",
+                        manifest.name, lease.fence.epoch
+                    );
+                    error = Some(RunError::new(FailureKind::Fenced, why));
                     break;
                 }
                 let t = Instant::now();
@@ -267,7 +282,11 @@ pub async fn run_into(
     if let Some(store) = &store {
         let json = serde_json::to_string(&report).expect("a report serialises");
         let json = crate::secrets::redact(&json);
-        let status = if report.error.is_some() { "failed" } else { "ok" };
+        let status = match &report.error {
+            None => "ok",
+            Some(e) if e.kind == FailureKind::Fenced => "fenced",
+            Some(_) => "failed",
+        };
         let kept = async {
             if let Some(id) = run_id {
                 store.finish_run(id, status, &report.finished_at, &json).await?;

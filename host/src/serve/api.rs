@@ -20,10 +20,11 @@
 //! With a token (required when the API listens off loopback), every request needs
 //! `Authorization: Bearer <token>`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -48,6 +49,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/connectors/{name}/records/{id}", get(record))
         .route("/connectors/{name}/cursor", get(cursor))
         .route("/connectors/{name}/cursor/reset", post(cursor_reset))
+        .route("/cluster", get(cluster))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route".into()) })
         .layer(middleware::from_fn_with_state(daemon.clone(), auth))
         .with_state(daemon)
@@ -94,9 +96,11 @@ async fn health(State(daemon): Shared) -> Response {
 }
 
 async fn health_connectors(State(daemon): Shared) -> Response {
+    // On a shared store a host answers for the connectors it holds the lease of.
     let all: Vec<Value> = daemon
         .all()
         .iter()
+        .filter(|s| daemon.cluster.as_ref().is_none_or(|me| me.epoch(&s.name).is_some()))
         .map(|s| {
             let status = s.status();
             json!({
@@ -113,13 +117,32 @@ async fn health_connectors(State(daemon): Shared) -> Response {
     (code, axum::Json(json!({ "healthy": healthy, "connectors": all }))).into_response()
 }
 
-async fn metrics(State(daemon): Shared) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8".parse().expect("valid"));
-    (headers, super::metrics::render(&daemon)).into_response()
+#[derive(serde::Deserialize)]
+struct MetricsQuery {
+    per_connector: Option<u8>,
 }
 
-fn describe(slot: &Slot) -> Value {
+async fn metrics(State(daemon): Shared, Query(q): Query<MetricsQuery>) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8".parse().expect("valid"));
+    let per_connector = q.per_connector.map(|v| v != 0).or(daemon.metrics_per_connector());
+    (headers, super::metrics::render(&daemon, per_connector)).into_response()
+}
+
+/// The leases of a shared store, by connector (empty on SQLite, or when the store
+/// cannot be read: the listing still answers).
+async fn leases(daemon: &Daemon) -> BTreeMap<String, crate::store::leases::LeaseRow> {
+    let Some(cluster) = daemon.store.cluster() else { return BTreeMap::new() };
+    match cluster.leases().await {
+        Ok(rows) => rows.into_iter().map(|l| (l.connector.clone(), l)).collect(),
+        Err(e) => {
+            tracing::warn!("cannot read the leases: {e}");
+            BTreeMap::new()
+        }
+    }
+}
+
+fn describe(slot: &Slot, leases: &BTreeMap<String, crate::store::leases::LeaseRow>) -> Value {
     let entry = slot.entry();
     let live = slot.live().map(|v| {
         json!({
@@ -141,11 +164,53 @@ fn describe(slot: &Slot) -> Value {
         "run_breaker": slot.breaker_state(),
         "http_breakers": slot.http_breakers().into_iter().map(|(u, s)| json!({"upstream": u, "state": s})).collect::<Vec<_>>(),
         "status": slot.status(),
+        "lease": leases.get(&slot.name).map(|l| json!({
+            "owner": l.owner,
+            "epoch": l.epoch,
+            "expires_at": l.expires_at,
+            "digest": l.digest,
+            // The owner runs another version than this host has loaded.
+            "version_skew": l.digest.is_some() && l.digest.as_deref() != slot.live().map(|v| v.component.digest.clone()).as_deref(),
+        })),
     })
 }
 
+/// The hosts sharing the store, their heartbeats, and every lease.
+async fn cluster(State(daemon): Shared) -> Response {
+    let (Some(me), Some(cluster)) = (&daemon.cluster, daemon.store.cluster()) else {
+        return error(StatusCode::NOT_FOUND, "the store is not shared (SQLite): there is no cluster".into());
+    };
+    let read = async { Ok::<_, crate::store::StoreError>((cluster.hosts(me.ttl).await?, cluster.leases().await?)) };
+    match read.await {
+        Ok((hosts, leases)) => {
+            let slots: BTreeMap<String, Option<String>> =
+                daemon.all().iter().map(|s| (s.name.clone(), s.live().map(|v| v.component.digest.clone()))).collect();
+            let leases: Vec<Value> = leases
+                .into_iter()
+                .map(|l| {
+                    let here = slots.get(&l.connector).cloned().flatten();
+                    let skew = l.digest.is_some() && here.is_some() && l.digest != here;
+                    let mut v = serde_json::to_value(&l).unwrap_or(Value::Null);
+                    v["version_skew"] = json!(skew);
+                    v
+                })
+                .collect();
+            axum::Json(json!({
+                "host": me.host_id,
+                "ttl_ms": me.ttl.as_millis() as u64,
+                "held": me.held_count(),
+                "hosts": hosts,
+                "leases": leases,
+            }))
+            .into_response()
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, format!("cannot read the cluster from the store: {e}")),
+    }
+}
+
 async fn list(State(daemon): Shared) -> Response {
-    let connectors: Vec<Value> = daemon.all().iter().map(|s| describe(s)).collect();
+    let leases = leases(&daemon).await;
+    let connectors: Vec<Value> = daemon.all().iter().map(|s| describe(s, &leases)).collect();
     let errors: Vec<Value> = daemon
         .config_errors
         .read()
@@ -162,7 +227,7 @@ fn not_found(name: &str) -> Response {
 
 async fn show(State(daemon): Shared, Path(name): Path<String>) -> Response {
     match daemon.slot(&name) {
-        Some(slot) => axum::Json(describe(&slot)).into_response(),
+        Some(slot) => axum::Json(describe(&slot, &leases(&daemon).await)).into_response(),
         None => not_found(&name),
     }
 }
@@ -188,6 +253,10 @@ async fn run(State(daemon): Shared, Path(name): Path<String>) -> Response {
             "all {} run slots (`serve.max_parallel_runs`) are taken, connector `{name}` was not run",
             daemon.max_parallel_runs()
         )),
+        RunOutcome::NotLeased => error(
+            StatusCode::CONFLICT,
+            format!("connector `{name}` runs on the host that holds its lease, not this one: see GET /cluster"),
+        ),
         RunOutcome::CircuitOpen(rem) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("circuit_open: connector `{name}` failed too many runs in a row; retry in {} ms", rem.as_millis()),

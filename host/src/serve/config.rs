@@ -56,6 +56,30 @@ pub struct Settings {
     pub run_breaker: RunBreaker,
     /// How long after the last change of a watched file a reload starts, in ms.
     pub reload_debounce_ms: u64,
+    /// This host's id among the hosts sharing a PostgreSQL store (default: the
+    /// machine's hostname and the process id).
+    pub host_id: Option<String>,
+    /// Leases, with a PostgreSQL store.
+    pub leases: Leases,
+    /// Whether `/metrics` has a series per connector (default: when there are at
+    /// most 1,000 connectors).
+    pub metrics_per_connector: Option<bool>,
+}
+
+/// `[serve.leases]`: on a PostgreSQL store each connector runs on one host at a
+/// time, under a lease of `ttl_ms`, renewed every third of it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Leases {
+    /// How long a lease lasts unless renewed, in milliseconds: how long the other
+    /// hosts wait for a host that died without a word.
+    pub ttl_ms: u64,
+}
+
+impl Default for Leases {
+    fn default() -> Leases {
+        Leases { ttl_ms: 15_000 }
+    }
 }
 
 impl Default for Settings {
@@ -67,6 +91,9 @@ impl Default for Settings {
             shutdown_grace_ms: 30_000,
             run_breaker: RunBreaker::default(),
             reload_debounce_ms: 200,
+            host_id: None,
+            leases: Leases::default(),
+            metrics_per_connector: None,
         }
     }
 }
@@ -243,6 +270,16 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     }
     if settings.max_parallel_lookups == 0 {
         return Err(invalid("`serve.max_parallel_lookups` must be at least 1".into()));
+    }
+    if settings.leases.ttl_ms < 300 {
+        return Err(invalid(
+            "`serve.leases.ttl_ms` must be at least 300 (a lease is renewed every third of it)".into(),
+        ));
+    }
+    if let Some(id) = &settings.host_id
+        && (id.is_empty() || id.len() > 200 || id.chars().any(char::is_control))
+    {
+        return Err(invalid("`serve.host_id` must be 1 to 200 characters, none of them control characters".into()));
     }
     if settings.run_breaker.failure_threshold == 0 {
         return Err(invalid("`serve.run_breaker.failure_threshold` must be at least 1".into()));

@@ -1,5 +1,11 @@
 //! `GET /metrics`: the daemon's metrics in the Prometheus text exposition format
-//! (version 0.0.4), one family after another, every sample labelled by connector.
+//! (version 0.0.4), one family after another.
+//!
+//! The `host_*` families are totals over the host's connectors, whatever their
+//! number. The `connector_*` families have a series per connector (about 3.5 KB of
+//! text each): with thousands of connectors a scrape would be megabytes, so they are
+//! left out above [`PER_CONNECTOR_AUTO`] connectors unless
+//! `serve.metrics_per_connector` asks for them (or `?per_connector=1` does).
 
 use std::fmt::Write;
 
@@ -7,11 +13,19 @@ use super::Daemon;
 use super::slot::{BUCKETS, Histogram};
 use crate::resilience::breaker::BreakerState;
 
-/// The metrics text.
-pub fn render(daemon: &Daemon) -> String {
+/// Up to this many connectors, the per-connector families are in `/metrics` unless
+/// turned off.
+pub const PER_CONNECTOR_AUTO: usize = 1000;
+
+/// The metrics text; with the per-connector families when `per_connector`.
+pub fn render(daemon: &Daemon, per_connector: Option<bool>) -> String {
     let slots = daemon.all();
     let mut out = String::with_capacity(4096);
     let data: Vec<_> = slots.iter().map(|s| (s.name.clone(), s.counters(), s.live(), s)).collect();
+    totals(&mut out, daemon, &data.iter().map(|(_, c, _, _)| c).collect::<Vec<_>>());
+    if !per_connector.unwrap_or(slots.len() <= PER_CONNECTOR_AUTO) {
+        return out;
+    }
 
     family(&mut out, "connector_runs_total", "counter", "Runs of a connector, by outcome.");
     for (name, c, _, _) in &data {
@@ -128,6 +142,73 @@ pub fn render(daemon: &Daemon) -> String {
         }
     }
     out
+}
+
+/// The `host_*` families: totals over every connector of the host.
+fn totals(out: &mut String, daemon: &Daemon, counters: &[&super::slot::Counters]) {
+    let sum = |f: fn(&super::slot::Counters) -> u64| counters.iter().map(|c| f(c)).sum::<u64>();
+    family(out, "host_connectors", "gauge", "Connectors in the config.");
+    let _ = writeln!(out, "host_connectors {}", counters.len());
+    family(out, "host_connectors_loaded", "gauge", "Connectors with a live version.");
+    let _ = writeln!(out, "host_connectors_loaded {}", daemon.all().iter().filter(|s| s.live().is_some()).count());
+    family(out, "host_runs_total", "counter", "Runs of every connector, by outcome.");
+    for (outcome, n) in [
+        ("ok", sum(|c| c.runs_ok)),
+        ("failed", sum(|c| c.runs_failed)),
+        ("circuit_open", sum(|c| c.runs_circuit_open)),
+        ("fenced", sum(|c| c.runs_fenced)),
+    ] {
+        let _ = writeln!(out, "host_runs_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    family(out, "host_records_total", "counter", "Records of every connector by what became of them.");
+    for (kind, n) in [
+        ("fetched", sum(|c| c.fetched)),
+        ("published", sum(|c| c.published)),
+        ("unchanged", sum(|c| c.unchanged)),
+        ("rejected", sum(|c| c.rejected)),
+    ] {
+        let _ = writeln!(out, "host_records_total{{kind=\"{kind}\"}} {n}");
+    }
+    let merged = |f: fn(&super::slot::Counters) -> &Histogram| {
+        let mut h = Histogram::default();
+        for c in counters {
+            h.merge(f(c));
+        }
+        h
+    };
+    family(out, "host_run_duration_seconds", "histogram", "Wall time of a run, every connector.");
+    plain_histogram(out, "host_run_duration_seconds", &merged(|c| &c.run_seconds));
+    family(
+        out,
+        "host_schedule_lag_seconds",
+        "histogram",
+        "How late scheduled runs started after they were due, every connector.",
+    );
+    plain_histogram(out, "host_schedule_lag_seconds", &merged(|c| &c.lag_seconds));
+    family(out, "host_resource_failures_total", "counter", "Runs that failed for want of a resource of the host.");
+    let _ = writeln!(out, "host_resource_failures_total {}", sum(|c| c.resource_failures));
+    if let Some(me) = &daemon.cluster {
+        use std::sync::atomic::Ordering::Relaxed;
+        family(out, "host_leases_held", "gauge", "Connector leases this host holds.");
+        let _ = writeln!(out, "host_leases_held {}", me.held_count());
+        family(out, "host_cluster_live_hosts", "gauge", "Hosts with a live heartbeat in the shared store.");
+        let _ = writeln!(out, "host_cluster_live_hosts {}", me.live_hosts.load(Relaxed));
+        family(out, "host_leases_acquired_total", "counter", "Leases this host took.");
+        let _ = writeln!(out, "host_leases_acquired_total {}", me.acquired_total.load(Relaxed));
+        family(out, "host_leases_lost_total", "counter", "Leases this host lost (taken over, or not renewed in time).");
+        let _ = writeln!(out, "host_leases_lost_total {}", me.lost_total.load(Relaxed));
+    }
+}
+
+fn plain_histogram(out: &mut String, name: &str, h: &Histogram) {
+    let mut cumulative = 0;
+    for (i, bound) in BUCKETS.iter().enumerate() {
+        cumulative += h.counts.get(i).copied().unwrap_or(0);
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum {}", h.sum);
+    let _ = writeln!(out, "{name}_count {}", h.count);
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -63,6 +63,21 @@ impl Histogram {
         self.sum += seconds;
         self.count += 1;
     }
+
+    /// Adds `other`'s observations.
+    pub fn merge(&mut self, other: &Histogram) {
+        if other.counts.is_empty() {
+            return;
+        }
+        if self.counts.is_empty() {
+            self.counts = vec![0; BUCKETS.len() + 1];
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
 }
 
 /// A connector's counters, for `/metrics`.
@@ -100,6 +115,13 @@ pub struct Counters {
     pub run_seconds: Histogram,
     /// Guest `list-drafts` call latency.
     pub call_seconds: Histogram,
+    /// How late scheduled runs started after they were due.
+    pub lag_seconds: Histogram,
+    /// Runs stopped because the connector's lease was lost.
+    pub runs_fenced: u64,
+    /// Runs that failed for want of a resource of the host (descriptors, memory,
+    /// disk).
+    pub resource_failures: u64,
 }
 
 /// What the API shows of a connector.
@@ -119,8 +141,15 @@ pub struct Status {
     pub consecutive_failures: u32,
     /// Runs so far (all outcomes).
     pub runs: u64,
+    /// When the next scheduled run is due (RFC 3339).
+    pub next_run_at: Option<String>,
+    /// How late the last scheduled run started after it was due, in milliseconds.
+    pub last_lag_ms: Option<f64>,
     #[serde(skip)]
     last_success: Option<Instant>,
+    /// When the next scheduled run is due.
+    #[serde(skip)]
+    pub(super) due: Option<Instant>,
 }
 
 /// The outcome of asking for a run.
@@ -137,6 +166,9 @@ pub enum RunOutcome {
     /// taken (scheduled runs wait for one; a run asked for through the API does not
     /// hold its caller in a queue).
     NoRunSlot,
+    /// The store is shared and another host holds this connector's lease (or none
+    /// does yet): it runs there.
+    NotLeased,
 }
 
 /// One connector of the daemon.
@@ -319,6 +351,14 @@ impl Slot {
         self.run_lock.try_lock().ok()
     }
 
+    /// Records when the next scheduled run is due.
+    pub fn set_due(&self, due: Instant) {
+        let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        s.due = Some(due);
+        let at = SystemTime::now().checked_add(due.saturating_duration_since(Instant::now()));
+        s.next_run_at = at.map(crate::timestamp::format);
+    }
+
     /// Runs the connector once into the daemon's store, unless a run is going on or
     /// the run breaker is open.
     pub async fn run_once(&self, daemon: &Daemon, trigger: lifecycle::Trigger) -> RunOutcome {
@@ -327,6 +367,13 @@ impl Slot {
         };
         let Some(version) = self.live() else {
             return RunOutcome::NotLoaded;
+        };
+        let lease = match &daemon.cluster {
+            Some(me) => match me.lease(&self.name) {
+                Some(lease) => Some(lease),
+                None => return RunOutcome::NotLeased,
+            },
+            None => None,
         };
         let _permit = if trigger == lifecycle::Trigger::Manual {
             match daemon.parallel.try_acquire() {
@@ -351,12 +398,23 @@ impl Slot {
                 "circuit_open: the connector failed too many runs in a row; not calling it");
             return RunOutcome::CircuitOpen(remaining);
         }
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).running = true;
         let started = Instant::now();
+        {
+            let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
+            s.running = true;
+            if let Some(due) = s.due.take()
+                && trigger != lifecycle::Trigger::Manual
+            {
+                let lag = started.saturating_duration_since(due).as_secs_f64();
+                s.last_lag_ms = Some(lag * 1000.0);
+                self.counters.lock().unwrap_or_else(|e| e.into_inner()).lag_seconds.observe(lag);
+            }
+        }
         let options = RunOptions {
             egress: Some(version.egress.clone()),
             stop: Some(daemon.stopping.clone()),
             trigger,
+            lease,
             ..RunOptions::default()
         };
         let jsonl = match &self.entry().out {
@@ -372,9 +430,29 @@ impl Slot {
         // The daemon's `out` file gets every envelope, as `serve.md` says (`--out-all`).
         let output = Output { jsonl, store: Some(daemon.store.clone()), jsonl_all: true };
         let report = ingest::run_into(&daemon.engine, &version.component, &version.manifest, &options, output).await;
+        if let Some(me) = &daemon.cluster {
+            me.done(&self.name);
+        }
         let elapsed = started.elapsed();
         let ok = report.status == RunStatus::Ok;
-        {
+        // A run stopped because another host took the connector over says nothing
+        // about the connector: no breaker failure, no retry; the new owner runs it.
+        let fenced = report.error.as_ref().is_some_and(|e| e.kind == crate::report::FailureKind::Fenced);
+        if fenced {
+            tracing::warn!(connector = %self.name, "run stopped: its lease was lost; its page in flight was rolled back and the new owner resumes from the last committed page");
+            let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+            c.runs_fenced += 1;
+        }
+        if let Some(e) = report.error.as_ref().filter(|_| !fenced) {
+            if e.resource_exhausted {
+                self.counters.lock().unwrap_or_else(|e| e.into_inner()).resource_failures += 1;
+                tracing::error!(connector = %self.name, kind = e.kind.as_str(),
+                    "run failed: the host ran out of a resource (open files, memory or disk): {}", e.message);
+            } else {
+                tracing::warn!(connector = %self.name, kind = e.kind.as_str(), "run failed: {}", e.message);
+            }
+        }
+        if !fenced {
             let mut breaker = self.breaker.lock().unwrap_or_else(|e| e.into_inner());
             if ok {
                 breaker.on_success(Instant::now());
@@ -384,6 +462,10 @@ impl Slot {
             for (from, to) in breaker.take_transitions() {
                 tracing::warn!(connector = %self.name, %from, %to, "run circuit breaker");
             }
+        }
+        if fenced {
+            // The breaker's slot taken by `acquire` is handed back as a success.
+            self.breaker.lock().unwrap_or_else(|e| e.into_inner()).on_success(Instant::now());
         }
         {
             let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
@@ -421,7 +503,7 @@ impl Slot {
                 s.consecutive_failures += 1;
             }
         }
-        if !ok && !daemon.stopping.load(Ordering::Relaxed) {
+        if !ok && !fenced && !daemon.stopping.load(Ordering::Relaxed) {
             self.schedule_retry(daemon, &report).await;
         }
         RunOutcome::Ran(Box::new(report))

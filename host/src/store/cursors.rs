@@ -15,7 +15,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, q};
+use super::{Store, StoreError, on_pool, q};
 
 /// A stored cursor.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -31,26 +31,33 @@ impl Store {
     /// The connector's stored cursor; `None` if none is stored (the connector's
     /// next run starts from the beginning).
     pub async fn stored_cursor(&self, connector: &str) -> Result<Option<StoredCursor>, StoreError> {
-        let row = sqlx::query("SELECT cursor, updated_at FROM cursors WHERE connector = $1")
-            .bind(connector)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("reading the cursor"))?;
-        Ok(row.map(|r| StoredCursor { cursor: r.get(0), updated_at: r.get(1) }))
+        let stored = on_pool!(self, |pool| {
+            let row = sqlx::query("SELECT cursor, updated_at FROM cursors WHERE connector = $1")
+                .bind(connector)
+                .fetch_optional(pool)
+                .await
+                .map_err(q("reading the cursor"))?;
+            row.map(|r| StoredCursor { cursor: r.get(0), updated_at: r.get(1) })
+        });
+        Ok(stored)
     }
 
     /// Whether the store has anything of `connector`: a cursor, a run or an event.
     pub async fn knows(&self, connector: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "SELECT EXISTS (SELECT 1 FROM cursors WHERE connector = $1) \
-             OR EXISTS (SELECT 1 FROM runs WHERE connector = $1) \
-             OR EXISTS (SELECT 1 FROM events WHERE connector = $1)",
-        )
-        .bind(connector)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(q("looking the connector up"))?;
-        Ok(row.get::<i64, _>(0) != 0)
+        // A number, not a boolean: SQLite has no boolean type.
+        let known: i64 = on_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM cursors WHERE connector = $1) \
+                 OR EXISTS (SELECT 1 FROM runs WHERE connector = $1) \
+                 OR EXISTS (SELECT 1 FROM events WHERE connector = $1) THEN 1 ELSE 0 END AS BIGINT)",
+            )
+            .bind(connector)
+            .fetch_one(pool)
+            .await
+            .map_err(q("looking the connector up"))?
+            .get(0)
+        });
+        Ok(known != 0)
     }
 
     /// Clears the connector's stored cursor (`to` is `None`: its next run starts
@@ -61,27 +68,30 @@ impl Store {
         to: Option<&str>,
         now: &str,
     ) -> Result<Option<StoredCursor>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
-        let row = sqlx::query("SELECT cursor, updated_at FROM cursors WHERE connector = $1")
-            .bind(connector)
-            .fetch_optional(&mut *tx)
+        let previous = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(q("starting a transaction"))?;
+            let row = sqlx::query("SELECT cursor, updated_at FROM cursors WHERE connector = $1")
+                .bind(connector)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(q("reading the cursor"))?;
+            let previous = row.map(|r| StoredCursor { cursor: r.get(0), updated_at: r.get(1) });
+            match to {
+                None => sqlx::query("DELETE FROM cursors WHERE connector = $1").bind(connector),
+                Some(to) => sqlx::query(
+                    "INSERT INTO cursors (connector, cursor, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                )
+                .bind(connector)
+                .bind(to)
+                .bind(now),
+            }
+            .execute(&mut *tx)
             .await
-            .map_err(q("reading the cursor"))?;
-        let previous = row.map(|r| StoredCursor { cursor: r.get(0), updated_at: r.get(1) });
-        match to {
-            None => sqlx::query("DELETE FROM cursors WHERE connector = $1").bind(connector),
-            Some(to) => sqlx::query(
-                "INSERT INTO cursors (connector, cursor, updated_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-            )
-            .bind(connector)
-            .bind(to)
-            .bind(now),
-        }
-        .execute(&mut *tx)
-        .await
-        .map_err(q("resetting the cursor"))?;
-        tx.commit().await.map_err(q("committing the cursor reset"))?;
+            .map_err(q("resetting the cursor"))?;
+            tx.commit().await.map_err(q("committing the cursor reset"))?;
+            previous
+        });
         Ok(previous)
     }
 }

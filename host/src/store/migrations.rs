@@ -1,7 +1,11 @@
-//! Versioned schema migrations, applied in order at open. A database whose version
-//! is newer than this host knows is refused, never touched.
+//! Versioned schema migrations, applied in order at open, one list per backend. A
+//! database whose version is newer than this host knows is refused, never touched.
+//!
+//! PostgreSQL's list starts at the schema SQLite's reached in seven steps: no
+//! PostgreSQL store was made before it. Its migrations run under an advisory lock,
+//! since several hosts may open one new database at the same moment.
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{PgPool, Row, SqlitePool};
 
 use super::StoreError;
 
@@ -116,15 +120,148 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE runs;
     ALTER TABLE runs_v6 RENAME TO runs;
     CREATE INDEX runs_by_connector ON runs (connector, status);",
+    // 7: which host ran a run, and under which lease epoch (`host serve` on a
+    // shared store; on SQLite these stay empty, one host being all there is).
+    "ALTER TABLE runs ADD COLUMN host TEXT; ALTER TABLE runs ADD COLUMN epoch INTEGER;",
 ];
 
-/// The schema version this host writes.
+/// PostgreSQL's migrations, in order; never edited once released.
+const POSTGRES: &[&str] = &[
+    // 1: SQLite's schema 7, plus the hosts of a shared store and the connectors'
+    // leases (see `store::leases`). Times the host writes are RFC 3339 text, as on
+    // SQLite; the lease times are the server's own (`now()`), so that the hosts'
+    // clocks need not agree.
+    "CREATE TABLE envelopes (
+        source TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        raw_sha256 TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        connector_digest TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        PRIMARY KEY (record_id, source)
+    );
+    CREATE TABLE queue (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        source TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        raw_sha256 TEXT NOT NULL,
+        enqueued_at TEXT NOT NULL,
+        acked_at TEXT,
+        UNIQUE (record_id, raw_sha256, source)
+    );
+    CREATE TABLE cursors (connector TEXT PRIMARY KEY, cursor TEXT, updated_at TEXT NOT NULL);
+    CREATE TABLE state (connector TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (connector, key));
+    CREATE TABLE dead_letters (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        connector TEXT NOT NULL,
+        source TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        draft TEXT NOT NULL,
+        connector_digest TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        replayed_at TEXT,
+        package TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        connector TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        report TEXT,
+        host TEXT,
+        epoch BIGINT
+    );
+    CREATE INDEX runs_by_connector ON runs (connector, status);
+    CREATE TABLE events (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        connector TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        UNIQUE (delivery_id, fingerprint)
+    );
+    CREATE INDEX events_by_connector ON events (connector, recorded_at);
+    CREATE INDEX events_by_connector_type ON events (connector, event_type);
+    CREATE TABLE hosts (
+        id TEXT PRIMARY KEY,
+        admin TEXT NOT NULL,
+        version TEXT NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        heartbeat_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE leases (
+        connector TEXT PRIMARY KEY,
+        owner TEXT,
+        epoch BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL,
+        acquired_at TIMESTAMPTZ NOT NULL,
+        digest TEXT
+    );",
+];
+
+/// The advisory lock key under which PostgreSQL migrations run (any constant).
+const MIGRATION_LOCK: i64 = 0x686f_7374_6d69_6772;
+
+/// The schema version this host writes on SQLite.
 pub fn latest() -> i64 {
     MIGRATIONS.len() as i64
 }
 
-/// Brings the database at `pool` up to [`latest`].
-pub async fn apply(pool: &SqlitePool, url: &str) -> Result<(), StoreError> {
+/// The schema version this host writes on PostgreSQL.
+pub fn latest_postgres() -> i64 {
+    POSTGRES.len() as i64
+}
+
+/// Brings the PostgreSQL database at `pool` up to [`latest_postgres`], in one
+/// transaction under an advisory lock (PostgreSQL's DDL is transactional).
+pub async fn apply_postgres(pool: &PgPool, url: &str) -> Result<(), StoreError> {
+    let q = |what| move |source| StoreError::Query { what, source };
+    let mut tx = pool.begin().await.map_err(q("starting a migration"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("locking the schema"))?;
+    // Looked up first: `CREATE TABLE IF NOT EXISTS` logs a notice at every open.
+    let exists: bool = sqlx::query("SELECT to_regclass('schema_version') IS NOT NULL")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(q("reading the schema version"))?
+        .get(0);
+    if !exists {
+        sqlx::query("CREATE TABLE schema_version (version BIGINT NOT NULL)")
+            .execute(&mut *tx)
+            .await
+            .map_err(q("creating the version table"))?;
+    }
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(q("reading the schema version"))?
+        .get(0);
+    if current > latest_postgres() {
+        return Err(StoreError::TooNew { url: url.to_string(), found: current, supported: latest_postgres() });
+    }
+    for (i, sql) in POSTGRES.iter().enumerate().skip(current as usize) {
+        // Safe: the migrations are constants of this file.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await.map_err(q("migrating the store"))?;
+        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+            .bind(i as i64 + 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("recording the schema version"))?;
+    }
+    tx.commit().await.map_err(q("committing a migration"))?;
+    Ok(())
+}
+
+/// Brings the SQLite database at `pool` up to [`latest`].
+pub async fn apply_sqlite(pool: &SqlitePool, url: &str) -> Result<(), StoreError> {
     let q = |what| move |source| StoreError::Query { what, source };
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         .execute(pool)
@@ -138,8 +275,14 @@ pub async fn apply(pool: &SqlitePool, url: &str) -> Result<(), StoreError> {
     if current > latest() {
         return Err(StoreError::TooNew { url: url.to_string(), found: current, supported: latest() });
     }
+    if current == latest() {
+        return Ok(());
+    }
+    // All pending migrations in one transaction (SQLite's DDL is transactional):
+    // each schema page goes to the WAL once, not once per migration (seven of
+    // them wrote a new store's WAL up to a megabyte before its first page).
+    let mut tx = pool.begin().await.map_err(q("starting a migration"))?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let mut tx = pool.begin().await.map_err(q("starting a migration"))?;
         // Safe: the migrations are constants of this file.
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await.map_err(q("migrating the store"))?;
         sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
@@ -147,7 +290,7 @@ pub async fn apply(pool: &SqlitePool, url: &str) -> Result<(), StoreError> {
             .execute(&mut *tx)
             .await
             .map_err(q("recording the schema version"))?;
-        tx.commit().await.map_err(q("committing a migration"))?;
     }
+    tx.commit().await.map_err(q("committing a migration"))?;
     Ok(())
 }

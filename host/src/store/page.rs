@@ -18,7 +18,7 @@ use sha2::Digest;
 
 use super::prepared::{Connection, Failure};
 use super::{PageCommit, PageOutcome, StoreError};
-use crate::lifecycle::EventKind;
+use crate::lifecycle::{Event, EventKind};
 
 /// Upserts an envelope; changes no row when the stored one has the same hash.
 const UPSERT_ENVELOPE: &str = "INSERT INTO envelopes \
@@ -67,14 +67,14 @@ fn lookup_sql(rows: usize) -> Cow<'static, str> {
 pub(super) const INSERT_EVENT: &str = "INSERT INTO events (connector, event_type, delivery_id, fingerprint, recorded_at, payload) \
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, fingerprint) DO NOTHING";
 
-const INSERT_DEAD_LETTER: &str = "INSERT INTO dead_letters \
+pub(super) const INSERT_DEAD_LETTER: &str = "INSERT INTO dead_letters \
      (connector, source, record_id, reason, draft, connector_digest, created_at, package) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
-const SAVE_CURSOR: &str = "INSERT INTO cursors (connector, cursor, updated_at) VALUES ($1, $2, $3) \
+pub(super) const SAVE_CURSOR: &str = "INSERT INTO cursors (connector, cursor, updated_at) VALUES ($1, $2, $3) \
      ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at";
 
-const CLEAR_STATE: &str = "DELETE FROM state WHERE connector = $1";
+pub(super) const CLEAR_STATE: &str = "DELETE FROM state WHERE connector = $1";
 
 const SAVE_STATE: &str = "INSERT INTO state (connector, key, value) VALUES ($1, $2, $3)";
 
@@ -84,27 +84,7 @@ pub(super) fn commit(conn: &Connection, page: &PageCommit<'_>) -> Result<(PageOu
     let tx = conn.begin().map_err(failed("starting a transaction"))?;
     let (mut outcome, fresh) = write_records(conn, page)?;
 
-    let mut events = Vec::new();
-    if !fresh.is_empty() {
-        let mut h = sha2::Sha256::new();
-        for &i in &fresh {
-            h.update(page.records[i].raw_sha256.as_bytes());
-        }
-        let accepted = EventKind::SyncIngestAccepted {
-            ingest_batch_id: page.delivery_id.clone(),
-            ingested_count: fresh.len(),
-            records_sha256: hex::encode(h.finalize()),
-        };
-        events.push(accepted.event(page.connector, page.delivery_id.clone(), page.now));
-    }
-    for d in &page.dead_letters {
-        let dead_lettered = EventKind::SyncDeadLettered {
-            failure_reason: d.reason.clone(),
-            total_attempts: 1,
-            dead_letter_ref: d.record_id.clone(),
-        };
-        events.push(dead_lettered.event(page.connector, format!("{}#{}", page.delivery_id, d.record_id), page.now));
-    }
+    let events = events(page, &fresh);
     if !events.is_empty() {
         let what = "recording a lifecycle event";
         let mut insert = conn.prepare(INSERT_EVENT).map_err(failed(what))?;
@@ -144,6 +124,34 @@ pub(super) fn commit(conn: &Connection, page: &PageCommit<'_>) -> Result<(PageOu
     tx.commit().map_err(failed("committing a page"))?;
     crate::faults::point(crate::faults::CrashPoint::StoreCommitted);
     Ok((outcome, fresh))
+}
+
+/// The lifecycle events of a page whose records `fresh` (by index) were new or
+/// changed: one `SyncIngestAccepted` for those, one `SyncDeadLettered` per refused
+/// draft. The same on either backend.
+pub(super) fn events(page: &PageCommit<'_>, fresh: &[usize]) -> Vec<Event> {
+    let mut events = Vec::new();
+    if !fresh.is_empty() {
+        let mut h = sha2::Sha256::new();
+        for &i in fresh {
+            h.update(page.records[i].raw_sha256.as_bytes());
+        }
+        let accepted = EventKind::SyncIngestAccepted {
+            ingest_batch_id: page.delivery_id.clone(),
+            ingested_count: fresh.len(),
+            records_sha256: hex::encode(h.finalize()),
+        };
+        events.push(accepted.event(page.connector, page.delivery_id.clone(), page.now));
+    }
+    for d in &page.dead_letters {
+        let dead_lettered = EventKind::SyncDeadLettered {
+            failure_reason: d.reason.clone(),
+            total_attempts: 1,
+            dead_letter_ref: d.record_id.clone(),
+        };
+        events.push(dead_lettered.event(page.connector, format!("{}#{}", page.delivery_id, d.record_id), page.now));
+    }
+    events
 }
 
 /// Writes a page's envelopes and queues the new and changed ones; returns the

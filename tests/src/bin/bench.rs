@@ -11,7 +11,9 @@
 //! run of its own; prints their records/s and their cost relative to the best JSONL
 //! run. Then (4) the same records over loopback HTTP, read by the http-json
 //! connector in pages of 500, to JSON Lines and into a store, against the file
-//! connector's figures.
+//! connector's figures. Then (5) the file connector into PostgreSQL (a throwaway
+//! server with its durable defaults, `fsync = on`), a first run and an unchanged
+//! re-run, as costs against a JSONL run of the same invocation.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -84,15 +86,15 @@ fn main() -> anyhow::Result<()> {
             .stderr(std::process::Stdio::null());
         cmd
     };
-    let into_store = |db: &Path| -> anyhow::Result<(Duration, serde_json::Value)> {
+    let into_url = |url: &str| -> anyhow::Result<(Duration, serde_json::Value)> {
         let report = dir.path().join("store-report.json");
-        let url = format!("sqlite:{}", db.display());
         let started = Instant::now();
         let status = host_run(&["--store".as_ref(), url.as_ref(), "--report".as_ref(), report.as_os_str()]).status()?;
         let took = started.elapsed();
-        anyhow::ensure!(status.success(), "host run --store failed: {status}");
+        anyhow::ensure!(status.success(), "host run --store {url} failed: {status}");
         Ok((took, serde_json::from_slice(&std::fs::read(&report)?)?))
     };
+    let into_store = |db: &Path| into_url(&format!("sqlite:{}", db.display()));
     let sandboxed = |out: &Path| -> anyhow::Result<(Duration, serde_json::Value)> {
         let report = dir.path().join("report.json");
         let started = Instant::now();
@@ -186,6 +188,43 @@ fn main() -> anyhow::Result<()> {
     println!("{:<44} {:>12.0} {:>13.2}x", "SQLite store, first run", rate(best_first), cost(best_first));
     println!("{:<44} {:>12.0} {:>13.2}x", "SQLite store, unchanged re-run", rate(best_again), cost(best_again));
     println!("targets: the first store run costs at most 2x the JSONL run; the re-run is faster than the first");
+
+    // (5) PostgreSQL: the same pairs into a fresh database each, on a server of its
+    // own with fsync on.
+    let server = tests::postgres::Server::start_durable();
+    let (mut pg_first, mut pg_again, mut pg_jsonl) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    for run in 1..=args.runs {
+        let (jsonl, _) = sandboxed(&dir.path().join("host.jsonl"))?;
+        pg_jsonl = pg_jsonl.min(jsonl);
+        let url = server.database();
+        let (first, r1) = into_url(&url)?;
+        anyhow::ensure!(r1["published"] == args.records, "the PostgreSQL run published {}", r1["published"]);
+        let (again, r2) = into_url(&url)?;
+        anyhow::ensure!(
+            r2["skipped_unchanged"] == args.records,
+            "the re-run found {} unchanged",
+            r2["skipped_unchanged"]
+        );
+        let commit = |r: &serde_json::Value| r["durations_ms"]["commit"].as_f64().unwrap_or(0.0);
+        println!(
+            "postgres run {run}: JSONL {:>6.1} ms   first {:>7.1} ms (commit {:.0})   unchanged re-run {:>7.1} ms (commit {:.0})",
+            ms(jsonl),
+            ms(first),
+            commit(&r1),
+            ms(again),
+            commit(&r2)
+        );
+        pg_first = pg_first.min(first);
+        pg_again = pg_again.min(again);
+    }
+    drop(server);
+    let pg_cost = |d: Duration| d.as_secs_f64() / pg_jsonl.as_secs_f64();
+    println!();
+    println!("{:<44} {:>12} {:>14}", "sandboxed run into (best of runs)", "records/s", "cost vs JSONL");
+    println!("{:<44} {:>12.0} {:>13.2}x", "JSONL file", rate(pg_jsonl), 1.0);
+    println!("{:<44} {:>12.0} {:>13.2}x", "PostgreSQL (fsync on), first run", rate(pg_first), pg_cost(pg_first));
+    println!("{:<44} {:>12.0} {:>13.2}x", "PostgreSQL (fsync on), unchanged re-run", rate(pg_again), pg_cost(pg_again));
+    println!("targets: the first PostgreSQL run costs at most 3x the JSONL run; the unchanged re-run at most 1.5x");
 
     http_section(&root, &host, dir.path(), &feed, args, (best_host, best_first))
 }

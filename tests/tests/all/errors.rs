@@ -261,10 +261,14 @@ fn a_cursor_the_connector_did_not_issue() {
 #[test]
 fn a_store_url_of_an_unsupported_kind() {
     let dir = scratch(&[]);
-    let out = run(dir.path(), Path::new(PROBE_WASM), &["--store", "postgres://localhost/db"]);
-    fails(&out, 8, "store URL `postgres://localhost/db` is not supported: use sqlite:PATH");
+    let out = run(dir.path(), Path::new(PROBE_WASM), &["--store", "mysql://localhost/db"]);
+    fails(
+        &out,
+        8,
+        "store URL `mysql://localhost/db` is not supported: use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE",
+    );
     // An in-memory database is one per connection: the store's connections would not
     // share it, so it is refused rather than silently losing commits.
     let out = run(dir.path(), Path::new(PROBE_WASM), &["--store", "sqlite::memory:"]);
-    fails(&out, 8, "store URL `sqlite::memory:` is not supported: use sqlite:PATH");
+    fails(&out, 8, "store URL `sqlite::memory:` is not supported: use sqlite:PATH or postgres://");
 }

@@ -2,6 +2,7 @@
 //! by the real `host` binary (and, where a test needs the inside view, the library).
 
 mod cache;
+mod cluster;
 mod connectors;
 mod credentials;
 mod cursor_reset;
@@ -11,6 +12,7 @@ mod file_connector;
 mod http;
 mod http_json_apis;
 mod jcs;
+mod postgres_server;
 mod repeated_ids;
 mod sandbox;
 mod schemas;
