@@ -67,3 +67,9 @@ bench records="200000": build-guests
 bench-serve connectors="1000" seconds="120": build-guests
     cargo build --release -p host -p tests --bins
     ./target/release/bench-serve --connectors {{connectors}} --seconds {{seconds}}
+
+# Three ways to commit a page to PostgreSQL (the store's unnest, a statement per
+# record, COPY and a merge), on the same records.
+bench-pg-commit records="200000":
+    cargo build --release -p tests --bin bench-pg-commit
+    ./target/release/bench-pg-commit --records {{records}}

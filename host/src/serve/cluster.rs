@@ -65,22 +65,16 @@ impl Membership {
         }
     }
 
-    /// The lease this host holds of `connector`, for a run, which holds it until
-    /// [`Membership::done`]: the check and the mark are under one lock, so a lease
-    /// is never given back between a run's start and its end.
-    pub fn lease(&self, connector: &str) -> Option<Lease> {
+    /// The lease this host holds of `connector`, taken for a run until the
+    /// returned [`Taken`] is dropped: the check and the mark are under one lock, so
+    /// a lease is never given back between a run's start and its end.
+    pub fn take(self: &Arc<Self>, connector: &str) -> Option<Taken> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.get_mut(connector).map(|h| {
             h.busy = true;
-            Lease { fence: Fence { owner: self.host_id.clone(), epoch: h.epoch }, lost: h.lost.clone() }
+            let lease = Lease { fence: Fence { owner: self.host_id.clone(), epoch: h.epoch }, lost: h.lost.clone() };
+            Taken { me: self.clone(), connector: connector.to_string(), lease }
         })
-    }
-
-    /// The run of `connector` that took its lease ended.
-    pub fn done(&self, connector: &str) {
-        if let Some(h) = self.held.lock().unwrap_or_else(|e| e.into_inner()).get_mut(connector) {
-            h.busy = false;
-        }
     }
 
     /// How many leases this host holds.
@@ -103,6 +97,24 @@ impl Membership {
                 tracing::warn!(connector = %name, epoch = h.epoch, host = %self.host_id,
                     "lease lost ({why}); a run in progress stops before its next page, and commits nothing more");
             }
+        }
+    }
+}
+
+/// A lease taken for a run ([`Membership::take`]); dropping it lets the lease be
+/// given back again.
+pub struct Taken {
+    me: Arc<Membership>,
+    connector: String,
+    /// The run's lease.
+    pub lease: Lease,
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        let mut held = self.me.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = held.get_mut(&self.connector).filter(|h| h.epoch == self.lease.fence.epoch) {
+            h.busy = false;
         }
     }
 }

@@ -368,9 +368,10 @@ impl Slot {
         let Some(version) = self.live() else {
             return RunOutcome::NotLoaded;
         };
-        let lease = match &daemon.cluster {
-            Some(me) => match me.lease(&self.name) {
-                Some(lease) => Some(lease),
+        // Held (not to be given back) until this function returns, whichever way.
+        let taken = match &daemon.cluster {
+            Some(me) => match me.take(&self.name) {
+                Some(taken) => Some(taken),
                 None => return RunOutcome::NotLeased,
             },
             None => None,
@@ -414,7 +415,7 @@ impl Slot {
             egress: Some(version.egress.clone()),
             stop: Some(daemon.stopping.clone()),
             trigger,
-            lease,
+            lease: taken.as_ref().map(|t| t.lease.clone()),
             ..RunOptions::default()
         };
         let jsonl = match &self.entry().out {
@@ -430,9 +431,6 @@ impl Slot {
         // The daemon's `out` file gets every envelope, as `serve.md` says (`--out-all`).
         let output = Output { jsonl, store: Some(daemon.store.clone()), jsonl_all: true };
         let report = ingest::run_into(&daemon.engine, &version.component, &version.manifest, &options, output).await;
-        if let Some(me) = &daemon.cluster {
-            me.done(&self.name);
-        }
         let elapsed = started.elapsed();
         let ok = report.status == RunStatus::Ok;
         // A run stopped because another host took the connector over says nothing

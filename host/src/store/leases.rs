@@ -13,7 +13,7 @@
 //!
 //! Lease times are the server's clock (`now()`), never the hosts': their clocks
 //! need not agree. Hosts register with a heartbeat in `hosts`, which is how each
-//! computes its fair share ([`super::super::serve::cluster`] does the scheduling).
+//! computes its fair share (`serve::cluster` does the scheduling).
 
 use sqlx::Row;
 use sqlx::postgres::PgPool;

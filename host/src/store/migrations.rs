@@ -130,11 +130,12 @@ const POSTGRES: &[&str] = &[
     // 1: SQLite's schema 7, plus the hosts of a shared store and the connectors'
     // leases (see `store::leases`). Times the host writes are RFC 3339 text, as on
     // SQLite; the lease times are the server's own (`now()`), so that the hosts'
-    // clocks need not agree.
+    // clocks need not agree. The keys compare as bytes (`COLLATE "C"`), as on
+    // SQLite, whatever the database's locale: ids are not words to sort.
     "CREATE TABLE envelopes (
-        source TEXT NOT NULL,
-        record_id TEXT NOT NULL,
-        raw_sha256 TEXT NOT NULL,
+        source TEXT COLLATE \"C\" NOT NULL,
+        record_id TEXT COLLATE \"C\" NOT NULL,
+        raw_sha256 TEXT COLLATE \"C\" NOT NULL,
         envelope TEXT NOT NULL,
         connector_digest TEXT NOT NULL,
         first_seen TEXT NOT NULL,
@@ -143,9 +144,9 @@ const POSTGRES: &[&str] = &[
     );
     CREATE TABLE queue (
         seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        source TEXT NOT NULL,
-        record_id TEXT NOT NULL,
-        raw_sha256 TEXT NOT NULL,
+        source TEXT COLLATE \"C\" NOT NULL,
+        record_id TEXT COLLATE \"C\" NOT NULL,
+        raw_sha256 TEXT COLLATE \"C\" NOT NULL,
         enqueued_at TEXT NOT NULL,
         acked_at TEXT,
         UNIQUE (record_id, raw_sha256, source)

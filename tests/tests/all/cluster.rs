@@ -411,3 +411,40 @@ fn assert_no_overlap_of_committing_runs(db: &str) {
         }
     }
 }
+
+/// Hosts that hold different versions of one connector's component show it: the
+/// host that does not own the lease sees the owner's digest differ from its own.
+#[test]
+fn version_skew_between_hosts_is_visible() {
+    let c = Cluster::new(postgres::shared().database(), 2, 3000, 20);
+    let h1 = c.host("h1");
+    // h2 runs another build of c0's component (one more custom section).
+    let other = c.dir.path().join("other.wasm");
+    std::fs::write(&other, crate::serve::version_of(&std::fs::read(HTTP_JSON_WASM).unwrap(), "other")).unwrap();
+    let cfg = config(c.dir.path(), "h2", &c.db, &c.up, 2, 3000);
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        &quote(HTTP_JSON_WASM),
+        &quote(&other.display().to_string()),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let h2 = Daemon::start(c.dir.path(), &cfg);
+    wait_until(Duration::from_secs(30), "one connector each, digests recorded", &[&h1, &h2], || {
+        let by = owners(&c.db);
+        by.len() == 2
+            && by.values().all(|s| s.len() == 1)
+            && rows(&c.db, "SELECT count(*)::text FROM leases WHERE digest IS NOT NULL")[0][0].as_deref() == Some("2")
+    });
+    let skewed = |d: &Daemon, name: &str| {
+        let cluster = d.json("/cluster");
+        cluster["leases"].as_array().unwrap().iter().find(|l| l["connector"] == name).unwrap()["version_skew"].clone()
+    };
+    let c0_owner = rows(&c.db, "SELECT owner FROM leases WHERE connector = 'c0'")[0][0].clone().unwrap();
+    let (owner, other_host) = if c0_owner == "h1" { (&h1, &h2) } else { (&h2, &h1) };
+    assert_eq!(skewed(other_host, "c0"), true, "the host that does not own c0 sees the skew");
+    assert_eq!(skewed(owner, "c0"), false);
+    assert_eq!(skewed(&h1, "c1"), false);
+    assert_eq!(skewed(&h2, "c1"), false);
+    let listed = other_host.json("/connectors/c0");
+    assert_eq!(listed["lease"]["version_skew"], true, "{listed}");
+}

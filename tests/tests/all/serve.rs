@@ -154,7 +154,7 @@ fn off_loopback_the_api_needs_a_token() {
 
 /// The probe with one more custom section: a new version (a new digest) that
 /// behaves the same.
-fn version_of(base: &[u8], tag: &str) -> Vec<u8> {
+pub(crate) fn version_of(base: &[u8], tag: &str) -> Vec<u8> {
     let mut bytes = base.to_vec();
     let name = b"version-tag";
     let mut payload = vec![name.len() as u8];

@@ -335,3 +335,48 @@ fn a_config_file_past_one_mib_is_refused_naming_the_file_and_the_bound() {
     let message = format!("error: {} is larger than 1048576 bytes", big.display());
     assert!(err.contains(&message), "{err}");
 }
+
+/// A run that fails because the daemon ran out of open files is logged as such and
+/// counted in `host_resource_failures_total`; the daemon goes on serving.
+#[test]
+fn runs_that_fail_for_want_of_open_files_are_logged_and_counted() {
+    // How many files a daemon with one connector keeps open once it has run.
+    let dir = scratch(&[]);
+    let config = write_config(dir.path(), &feed("feed", "1h"));
+    let d = Daemon::start(dir.path(), &config);
+    d.wait_for("/connectors/feed", Duration::from_secs(30), |v| v["status"]["runs"] == 1);
+    let baseline = d.open_files();
+    drop(d);
+
+    // Forty connectors, sixteen runs at once, each run opening its granted directory
+    // and its feed: more than a few files above that.
+    let dir = scratch(&[]);
+    let body: String = (0..40).map(|i| feed(&format!("c{i}"), "300ms")).collect();
+    let config = dir.path().join("connectors.toml");
+    let store = format!("sqlite:{}", dir.path().join("serve.db").display());
+    std::fs::write(&config, format!("[serve]\nstore = {}\nmax_parallel_runs = 16\n\n{body}", quote(&store))).unwrap();
+    let d = Daemon::start_ulimit(dir.path(), &config, &format!("-n {}", baseline + 8));
+    let started = Instant::now();
+    let counted = loop {
+        // The API itself may be refused a descriptor for a moment: ask again.
+        let (code, text) = d.get("/metrics");
+        let n: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("host_resource_failures_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        if code == 200 && n > 0.0 {
+            break n;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no resource failure counted:\n{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = d.log_text();
+    assert!(
+        log.contains("run failed: the host ran out of a resource (open files, memory or disk)")
+            && log.contains("Too many open files"),
+        "{log}"
+    );
+    assert!(counted >= 1.0);
+    assert_eq!(d.get("/health").0, 200, "the daemon goes on serving");
+}

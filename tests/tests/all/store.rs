@@ -35,6 +35,7 @@ on_both_backends!(
     a_damaged_envelope_is_never_handed_out_and_verify_finds_it,
     dead_letters_can_be_listed_shown_and_replayed,
     lifecycle_events_follow_runs_and_status_reduces_them,
+    queue_follow_prints_entries_as_they_are_committed,
 );
 
 /// A test's scratch directory (manifests, feeds, the compile cache) and its store.
@@ -698,4 +699,65 @@ mod postgres_errors {
             assert!(!text.contains("s3cret"), "{args:?}: the password is shown: {text}");
         }
     }
+}
+
+/// `host queue --follow` prints entries as pages commit: woken by NOTIFY on
+/// PostgreSQL (well within its 5 s poll), by a poll every second on SQLite.
+fn queue_follow_prints_entries_as_they_are_committed(backend: Backend) {
+    use std::io::BufRead;
+    let case = Case::new(backend);
+    let wasm = feed_setup(case.path());
+    let (out, _) = case.run(&wasm, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut follower = case
+        .host()
+        .args(["queue", "--follow", "--store", &case.url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(serde_json::from_str::<serde_json::Value>(&line).unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // What the queue held already comes first.
+    let first: Vec<serde_json::Value> =
+        (0..35).map(|_| rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the queued entries")).collect();
+    assert!(first.iter().all(|e| e["superseded"] == false));
+    // Then each change, as its page commits.
+    let path = case.path().join("feeds/factchecks.jsonl");
+    let limit = match backend {
+        Backend::Postgres => std::time::Duration::from_millis(1500),
+        Backend::Sqlite => std::time::Duration::from_millis(3000),
+    };
+    for (round, rating) in ["misleading", "satire", "unproven"].iter().enumerate() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = with_first_rating(&text, rating);
+        std::fs::write(&path, text).unwrap();
+        let (out, report) = case.run(&wasm, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(report["published"], 1, "round {round}");
+        let committed = std::time::Instant::now();
+        let entry = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the new entry");
+        let took = committed.elapsed();
+        assert_eq!(entry["record_id"], "fc-2026-0001", "round {round}");
+        assert!(took < limit, "round {round}: the entry came {took:?} after the commit");
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+}
+
+/// The feed with its first record's rating set to `rating`.
+fn with_first_rating(text: &str, rating: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    first["rating"] = rating.into();
+    lines[0] = first.to_string();
+    lines.join("\n") + "\n"
 }
