@@ -38,6 +38,8 @@ pub struct Membership {
     pub acquired_total: AtomicU64,
     /// Live hosts at the last tick.
     pub live_hosts: AtomicU64,
+    /// Set when the host left the cluster: the lease keeper ends.
+    left: AtomicBool,
 }
 
 struct Held {
@@ -62,6 +64,7 @@ impl Membership {
             lost_total: AtomicU64::new(0),
             acquired_total: AtomicU64::new(0),
             live_hosts: AtomicU64::new(1),
+            left: AtomicBool::new(false),
         }
     }
 
@@ -129,14 +132,15 @@ fn default_host_id() -> String {
     format!("{name}-{}", std::process::id())
 }
 
-/// Keeps this host's leases until the daemon stops; then leaves the cluster
-/// ([`leave`]).
+/// Keeps this host's leases until it leaves the cluster ([`leave`]). While the
+/// daemon stops it goes on renewing (the runs finishing their pages still hold
+/// their leases) but takes none.
 pub async fn keep(daemon: Arc<Daemon>, me: Arc<Membership>) {
     let mut listener = daemon.store.lease_listener().await;
     let every = me.ttl / 3;
     let mut last_renewed = Instant::now();
     loop {
-        if daemon.stopping.load(Ordering::Relaxed) {
+        if me.left.load(Ordering::Relaxed) {
             return;
         }
         match tick(&daemon, &me).await {
@@ -182,6 +186,9 @@ async fn tick(daemon: &Arc<Daemon>, me: &Membership) -> Result<(), crate::store:
         held.iter().filter(|(n, h)| renewed.get(*n) != Some(&h.epoch)).map(|(n, _)| n.clone()).collect()
     };
     me.lose(&lost, "another host holds it now");
+    if daemon.stopping.load(Ordering::Relaxed) {
+        return Ok(());
+    }
 
     // 2. Give back connectors no longer in the config, and extras beyond the fair
     // share: idle ones only, taken out of `held` under its lock so that no run can
@@ -255,6 +262,7 @@ async fn tick(daemon: &Arc<Daemon>, me: &Membership) -> Result<(), crate::store:
 /// Leaves the cluster as the daemon stops: its leases are released and the other
 /// hosts told, so that they take them over at once rather than after the TTL.
 pub async fn leave(daemon: &Daemon, me: &Membership) {
+    me.left.store(true, Ordering::Relaxed);
     let Some(cluster) = daemon.store.cluster() else { return };
     match cluster.leave(&me.host_id).await {
         Ok(released) => tracing::info!(host = %me.host_id, released, "left the cluster; its leases are released"),

@@ -182,7 +182,10 @@ fn measure(hosts: &[&Host], connectors_each: &[usize], seconds: u64) -> Vec<Figu
     let mut loaded = vec![Duration::ZERO; hosts.len()];
     for (i, h) in hosts.iter().enumerate() {
         while h.get("/health").is_none() {
-            assert!(h.spawned.elapsed() < Duration::from_secs(120), "host serve did not answer");
+            assert!(
+                h.spawned.elapsed() < Duration::from_secs(120),
+                "host serve did not answer (see its log in the bench's directory)"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         api_up[i] = h.spawned.elapsed();

@@ -313,26 +313,26 @@ fn serve_exits(dir: &std::path::Path, config: &std::path::Path) -> (Option<i32>,
 }
 
 #[test]
-fn a_config_file_past_one_mib_is_refused_naming_the_file_and_the_bound() {
+fn a_config_file_past_sixteen_mib_is_refused_naming_the_file_and_the_bound() {
     let dir = scratch(&[]);
     let (code, err) = serve_exits(dir.path(), std::path::Path::new("/dev/zero"));
     assert_eq!(code, Some(3), "{err}");
     assert!(
         err.contains(
-            "error: /dev/zero is larger than 1048576 bytes, the most a connectors file may hold; it is not read"
+            "error: /dev/zero is larger than 16777216 bytes, the most a connectors file may hold; it is not read"
         ),
         "{err}"
     );
 
     let big = dir.path().join("connectors.toml");
     let mut text = "[serve]\n".to_string();
-    while text.len() <= 1 << 20 {
+    while text.len() <= 16 << 20 {
         text.push_str("# a comment line to make the file larger than the bound\n");
     }
     std::fs::write(&big, text).unwrap();
     let (code, err) = serve_exits(dir.path(), &big);
     assert_eq!(code, Some(3), "{err}");
-    let message = format!("error: {} is larger than 1048576 bytes", big.display());
+    let message = format!("error: {} is larger than 16777216 bytes", big.display());
     assert!(err.contains(&message), "{err}");
 }
 
