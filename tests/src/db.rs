@@ -8,10 +8,11 @@
 //! (the tests of both backends share it); every column comes back as text, so that a
 //! test need not know how each backend types it.
 
-use std::future::Future;
 use std::path::Path;
 
 use sqlx::{Column, ColumnIndex, Connection, Decode, Row, Type, TypeInfo};
+
+use crate::postgres::block_on;
 
 /// A backend of the store, for the tests that run on each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,19 +109,4 @@ where
             panic!("column `{}` is of type {}, which the tests do not read", column.name(), column.type_info().name())
         })
         .collect()
-}
-
-/// Runs `f` on a current-thread runtime of its own, on a thread of its own, so that
-/// these helpers work from plain and `#[tokio::test]` tests alike (a runtime cannot
-/// be blocked on from inside another).
-fn block_on<F: Future + Send>(f: F) -> F::Output
-where
-    F::Output: Send,
-{
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f))
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
 }

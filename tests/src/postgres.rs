@@ -436,9 +436,9 @@ fn tail(path: &Path) -> String {
 }
 
 /// Runs `f` to completion on a runtime of its own, on a thread of its own, so that
-/// the blocking API above works from plain and `#[tokio::test]` tests alike (a
-/// runtime cannot be blocked on from inside another).
-fn block_on<F: Future + Send>(f: F) -> F::Output
+/// the blocking helpers of the tests work from plain and `#[tokio::test]` tests alike
+/// (a runtime cannot be blocked on from inside another).
+pub fn block_on<F: Future + Send>(f: F) -> F::Output
 where
     F::Output: Send,
 {
