@@ -454,5 +454,17 @@ mod tests {
         assert_eq!(e, "c.toml: `serve.max_parallel_lookups` must be at least 1");
         let e = parse("[[connector]]\nname = \"x\"\n", Path::new("c.toml"), &env).unwrap_err().to_string();
         assert!(e.contains("unknown key `connector`"), "{e}");
+        let e = parse("[serve.leases]\nttl_ms = 100\n", Path::new("c.toml"), &env).unwrap_err().to_string();
+        assert_eq!(e, "c.toml: `serve.leases.ttl_ms` must be at least 300 (a lease is renewed every third of it)");
+        for id in ["\"\"", "\"a\\nb\"", &format!("\"{}\"", "h".repeat(201))] {
+            let e = parse(&format!("[serve]\nhost_id = {id}\n"), Path::new("c.toml"), &env).unwrap_err().to_string();
+            assert_eq!(
+                e, "c.toml: `serve.host_id` must be 1 to 200 characters, none of them control characters",
+                "{id}"
+            );
+        }
+        let ok =
+            parse("[serve]\nhost_id = \"host-a\"\n[serve.leases]\nttl_ms = 300\n", Path::new("c.toml"), &env).unwrap();
+        assert_eq!((ok.settings.host_id.as_deref(), ok.settings.leases.ttl_ms), (Some("host-a"), 300));
     }
 }

@@ -442,12 +442,14 @@ impl Slot {
             c.runs_fenced += 1;
         }
         if let Some(e) = report.error.as_ref().filter(|_| !fenced) {
+            // The message may carry the connector's own words: cut and escaped.
+            let message = crate::untrusted::Shown::text(&e.message);
             if e.resource_exhausted {
                 self.counters.lock().unwrap_or_else(|e| e.into_inner()).resource_failures += 1;
                 tracing::error!(connector = %self.name, kind = e.kind.as_str(),
-                    "run failed: the host ran out of a resource (open files, memory or disk): {}", e.message);
+                    "run failed: the host ran out of a resource (open files, memory or disk): {message}");
             } else {
-                tracing::warn!(connector = %self.name, kind = e.kind.as_str(), "run failed: {}", e.message);
+                tracing::warn!(connector = %self.name, kind = e.kind.as_str(), "run failed: {message}");
             }
         }
         if !fenced {

@@ -189,14 +189,11 @@ impl Postgres {
             }
             let rest: Vec<usize> = (0..page.records.len()).filter(|&i| !same[i]).collect();
             if !rest.is_empty() {
-                let mut envelopes = Vec::with_capacity(rest.len());
-                for &i in &rest {
-                    // The sealer writes UTF-8 (the envelope is JSON it serialised from strings).
-                    envelopes.push(std::str::from_utf8(page.records[i].envelope).map_err(|_| StoreError::Sqlite {
-                        what: "upserting envelopes",
-                        message: "an envelope is not UTF-8".into(),
-                    })?);
-                }
+                // The sealer writes UTF-8 (the envelope is JSON it serialised from strings).
+                let envelopes: Vec<&str> = rest
+                    .iter()
+                    .map(|&i| std::str::from_utf8(page.records[i].envelope).expect("the sealer writes UTF-8"))
+                    .collect();
                 let written = sqlx::query(UPSERT)
                     .bind(page.source)
                     .bind(rest.iter().map(|&i| ids[i]).collect::<Vec<&str>>())

@@ -123,10 +123,7 @@ async fn per_record(pool: &sqlx::PgPool, chunk: &[(String, String, String)]) -> 
             .await?;
         }
     }
-    sqlx::query("INSERT INTO cursors (connector, cursor, updated_at) VALUES ('bench', 'c', $1) ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor")
-        .bind(NOW)
-        .execute(&mut *tx)
-        .await?;
+    save_cursor(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -159,10 +156,19 @@ async fn copy(pool: &sqlx::PgPool, chunk: &[(String, String, String)]) -> anyhow
     .bind(NOW)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("INSERT INTO cursors (connector, cursor, updated_at) VALUES ('bench', 'c', $1) ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor")
-        .bind(NOW)
-        .execute(&mut *tx)
-        .await?;
+    save_cursor(&mut tx).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// The page's cursor, as every page commit saves it.
+async fn save_cursor(tx: &mut sqlx::PgConnection) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO cursors (connector, cursor, updated_at) VALUES ('bench', 'c', $1) \
+         ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor",
+    )
+    .bind(NOW)
+    .execute(tx)
+    .await?;
     Ok(())
 }
