@@ -52,24 +52,24 @@ test: build-guests
 # Formatting and clippy, warnings as errors (host, tests and guests).
 lint:
     cargo fmt --all -- --check
-    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
     cd guests && cargo fmt --all -- --check && cargo clippy --all-targets -- -D warnings
     cd tests/guests && cargo fmt --all -- --check && cargo clippy --all-targets -- -D warnings
 
 # Benchmarks: the sandboxed file connector against a native baseline, side by side,
 # then into SQLite and PostgreSQL stores and over loopback HTTP.
 bench records="200000": build-guests
-    cargo build --release -p host -p tests --bins
+    cargo build --release -p host -p tests --bins --features tests/bench
     ./target/release/bench --records {{records}}
 
 # The daemon at scale: N file connectors polled every 10 s, on SQLite, on PostgreSQL,
 # and shared by three hosts on PostgreSQL (runs/s, lag, RSS, CPU, descriptors, takeover).
 bench-serve connectors="1000" seconds="120": build-guests
-    cargo build --release -p host -p tests --bins
+    cargo build --release -p host -p tests --bins --features tests/bench
     ./target/release/bench-serve --connectors {{connectors}} --seconds {{seconds}}
 
 # Three ways to commit a page to PostgreSQL (the store's unnest, a statement per
 # record, COPY and a merge), on the same records.
 bench-pg-commit records="200000":
-    cargo build --release -p tests --bin bench-pg-commit
+    cargo build --release -p tests --bin bench-pg-commit --features tests/bench
     ./target/release/bench-pg-commit --records {{records}}

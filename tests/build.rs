@@ -11,7 +11,7 @@ fn main() {
     let root = root.canonicalize().unwrap();
     for (workspace, members) in [
         ("guests", &["sdk", "file", "http-json", "github"][..]),
-        ("tests/guests", &["probe", "sockets", "v2-connector", "hostile"][..]),
+        ("tests/guests", &["probe", "sockets", "v2-connector", "v1-1-connector", "hostile"][..]),
     ] {
         let dir = root.join(workspace);
         build(&dir);

@@ -1,6 +1,7 @@
 //! The `host` command line: argument parsing and output only. Every command is a
 //! thin call into the library, so that tests can reach everything it does.
 
+mod package;
 mod progress;
 
 use std::path::{Path, PathBuf};
@@ -81,6 +82,11 @@ pub enum Command {
     /// Run many connectors on schedules into one store, swap their components when
     /// the files change, and answer an admin API (health, metrics, runs, reloads).
     Serve(ServeArgs),
+    /// Write what a connector needs (config keys, HTTP origins, directories, state)
+    /// into its component, from a capabilities TOML file.
+    Package(package::PackageArgs),
+    /// Compile components into the compile cache ahead of a run or a hot swap.
+    Compile(package::CompileArgs),
 }
 
 /// `host serve`.
@@ -318,6 +324,12 @@ pub enum CliError {
     /// A directory could not be granted.
     #[error(transparent)]
     Grant(#[from] crate::runtime::capabilities::wasi::GrantError),
+    /// The manifest grants less than the component declares it needs.
+    #[error(transparent)]
+    Undergranted(#[from] crate::declaration::Undergranted),
+    /// A capabilities file cannot be read as a declaration.
+    #[error(transparent)]
+    Declaration(crate::declaration::DeclarationError),
     /// The engine could not be set up.
     #[error(transparent)]
     Engine(#[from] crate::runtime::engine::EngineError),
@@ -362,7 +374,12 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Load(_) | CliError::Manifest(_) | CliError::Grant(_) | CliError::Tape(_) => 3,
+            CliError::Load(_)
+            | CliError::Manifest(_)
+            | CliError::Grant(_)
+            | CliError::Undergranted(_)
+            | CliError::Declaration(_)
+            | CliError::Tape(_) => 3,
             CliError::Serve(crate::serve::ServeError::Store(_)) => 8,
             CliError::Serve(_) => 3,
             CliError::Guest(e) => crate::report::FailureKind::of(e).exit_code(),
@@ -391,6 +408,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Cursor(CursorCommand::Show { name, store }) => cursor_show(&store, &name).await,
         Command::Cursor(CursorCommand::Reset { name, to, store }) => cursor_reset(&store, &name, to.as_deref()).await,
         Command::Store(StoreCommand::Verify { store }) => store_verify(&store).await,
+        Command::Package(args) => package::package_cmd(args),
+        Command::Compile(args) => package::compile_cmd(cache_dir, args),
         Command::Serve(args) => {
             let options =
                 crate::serve::ServeOptions { config: args.config, listen: args.listen, token: args.token, cache_dir };
@@ -399,8 +418,25 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-/// Loads the component and its manifest, with `--set` and `--dir` applied.
+/// Loads the component and its manifest, with `--set` and `--dir` applied, and
+/// checks the manifest's grants against what the component declares: less is an
+/// error, more a warning.
 pub fn load(cache_dir: Option<PathBuf>, args: &ConnectorArgs) -> Result<(Engine, LoadedComponent, Manifest), CliError> {
+    let (engine, component, manifest) = load_unchecked(cache_dir, args)?;
+    crate::declaration::require(component.declaration.as_ref(), &manifest)?;
+    if let Some(declared) = &component.declaration {
+        for beyond in crate::declaration::check(declared, &manifest).beyond {
+            eprintln!("warning: {beyond} (least privilege: grant only what the component declares)");
+        }
+    }
+    Ok((engine, component, manifest))
+}
+
+/// [`load`] without the check of the grants (`host inspect` shows what is missing).
+fn load_unchecked(
+    cache_dir: Option<PathBuf>,
+    args: &ConnectorArgs,
+) -> Result<(Engine, LoadedComponent, Manifest), CliError> {
     let manifest = load_manifest(args)?;
     let engine = Engine::new(EngineOptions { cache_dir })?;
     let component = LoadedComponent::load(&engine, &args.component)?;
@@ -500,6 +536,7 @@ async fn get_cmd(cache_dir: Option<PathBuf>, args: GetArgs) -> Result<(), CliErr
         crate::lookup::get_sealed(&engine, &component, &manifest, egress, &args.id).await.map_err(|e| match e {
             LookupError::Start(StartError::Grant(e)) => CliError::Grant(e),
             LookupError::Start(StartError::Guest(e)) | LookupError::Guest(e) => CliError::Guest(e),
+            LookupError::Start(StartError::Undergranted(e)) => CliError::Undergranted(e),
             LookupError::Rejected { record_id, reason } => CliError::Rejected { record_id, reason },
         })?;
     use std::io::Write;
@@ -517,14 +554,22 @@ async fn start(
     Sandbox::start(engine, component, manifest, egress).await.map_err(|e| match e {
         StartError::Grant(e) => CliError::Grant(e),
         StartError::Guest(e) => CliError::Guest(e),
+        StartError::Undergranted(e) => CliError::Undergranted(e),
     })
 }
 
 async fn inspect_cmd(cache_dir: Option<PathBuf>, args: InspectArgs) -> Result<(), CliError> {
-    let (engine, component, manifest) = load(cache_dir, &args.connector)?;
+    let (engine, component, manifest) = load_unchecked(cache_dir, &args.connector)?;
     let egress = Egress::with_tape(&manifest, &args.connector.tape())?;
-    let mut sandbox = start(&engine, &component, &manifest, egress).await?;
-    let source_name = sandbox.source_name().await?;
+    // A sandbox is refused while the manifest grants less than the component
+    // declares: then inspect shows what is missing, and asks no `source-name`.
+    let undergranted = crate::declaration::require(component.declaration.as_ref(), &manifest).is_err();
+    let source_name = if undergranted {
+        None
+    } else {
+        let mut sandbox = start(&engine, &component, &manifest, egress).await?;
+        Some(sandbox.source_name().await?)
+    };
     let info = crate::inspect::Inspection::new(&component, &manifest, source_name, engine.pooling());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&info).expect("an inspection serialises"));

@@ -7,6 +7,9 @@ use serde::Serialize;
 use crate::manifest::{Limits, Manifest};
 use crate::runtime::component::LoadedComponent;
 
+/// What `host inspect` says of a component that imports `wasi:sockets`.
+pub const SOCKETS_DENIED: &str = "denied (imported: every use fails with access-denied)";
+
 /// Everything `host inspect` shows.
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -18,8 +21,9 @@ pub struct Inspection {
     pub sha256: String,
     /// The WIT package and version it targets.
     pub package: String,
-    /// What its `source-name` returns.
-    pub source_name: String,
+    /// What its `source-name` returns (not asked while the manifest grants less than
+    /// the component declares).
+    pub source_name: Option<String>,
     /// What it imports.
     pub imports: Vec<String>,
     /// What it exports.
@@ -30,6 +34,13 @@ pub struct Inspection {
     pub name: String,
     /// The envelopes' `source`.
     pub source: String,
+    /// What the component declares it needs (its custom section), if it carries a
+    /// declaration.
+    pub declared: Option<crate::declaration::Declaration>,
+    /// What it declares and the manifest does not grant (an error at run).
+    pub missing: Vec<String>,
+    /// What the manifest grants beyond the declaration (a warning).
+    pub beyond: Vec<String>,
     /// What the manifest grants.
     pub grants: Grants,
     /// The limits in force.
@@ -52,8 +63,9 @@ pub struct Grants {
     pub config: Vec<String>,
     /// Environment variables it sees (always none).
     pub env: Vec<String>,
-    /// Whether it may open sockets (never).
-    pub sockets: bool,
+    /// Sockets: never granted. Whether the component imports `wasi:sockets` (linked
+    /// with every use denied) or not.
+    pub sockets: &'static str,
 }
 
 /// The limits in force, with the instance-allocation strategy.
@@ -67,7 +79,13 @@ pub struct LimitsView {
 
 impl Inspection {
     /// Describes `component` under `manifest`.
-    pub fn new(component: &LoadedComponent, manifest: &Manifest, source_name: String, pooling: bool) -> Inspection {
+    pub fn new(
+        component: &LoadedComponent,
+        manifest: &Manifest,
+        source_name: Option<String>,
+        pooling: bool,
+    ) -> Inspection {
+        let check = component.declaration.as_ref().map(|d| crate::declaration::check(d, manifest)).unwrap_or_default();
         Inspection {
             component: component.path.display().to_string(),
             size: component.size,
@@ -79,6 +97,9 @@ impl Inspection {
             manifest: manifest.path.as_ref().map(|p| p.display().to_string()),
             name: manifest.name.clone(),
             source: manifest.source.clone(),
+            declared: component.declaration.clone(),
+            missing: check.missing,
+            beyond: check.beyond,
             grants: Grants {
                 dirs: manifest
                     .dirs
@@ -103,7 +124,11 @@ impl Inspection {
                     .collect(),
                 config: manifest.config.keys().cloned().collect(),
                 env: Vec::new(),
-                sockets: false,
+                sockets: if component.imports.iter().any(|i| i.starts_with("wasi:sockets/")) {
+                    SOCKETS_DENIED
+                } else {
+                    "none (not imported)"
+                },
             },
             limits: LimitsView {
                 // The bound in force, also where the manifest leaves it to the memory cap.
@@ -122,7 +147,14 @@ impl Inspection {
         let _ = writeln!(s, "size          {} bytes", self.size);
         let _ = writeln!(s, "sha256        {}", self.sha256);
         let _ = writeln!(s, "package       {}", self.package);
-        let _ = writeln!(s, "source-name   {}", crate::untrusted::Shown::id(&self.source_name));
+        match &self.source_name {
+            Some(name) => {
+                let _ = writeln!(s, "source-name   {}", crate::untrusted::Shown::id(name));
+            }
+            None => {
+                let _ = writeln!(s, "source-name   not asked: the manifest grants less than the component declares");
+            }
+        }
         let _ = writeln!(s, "imports");
         for i in &self.imports {
             let _ = writeln!(s, "  {i}");
@@ -134,6 +166,24 @@ impl Inspection {
         let _ = writeln!(s, "manifest      {}", self.manifest.as_deref().unwrap_or("none (nothing granted)"));
         let _ = writeln!(s, "name          {}", self.name);
         let _ = writeln!(s, "source        {}", self.source);
+        match &self.declared {
+            Some(d) => {
+                let _ = writeln!(s, "declares");
+                let _ = write!(s, "{d}");
+                if d == &crate::declaration::Declaration::default() {
+                    let _ = writeln!(s, "  nothing");
+                }
+            }
+            None => {
+                let _ = writeln!(s, "declares      nothing (no capabilities section: `host package` writes one)");
+            }
+        }
+        for m in &self.missing {
+            let _ = writeln!(s, "missing       {m}");
+        }
+        for b in &self.beyond {
+            let _ = writeln!(s, "beyond        {b}");
+        }
         let _ = writeln!(s, "grants");
         let _ = writeln!(s, "  dirs        {}", none(&self.grants.dirs));
         if self.grants.http.is_empty() {
@@ -147,7 +197,7 @@ impl Inspection {
         }
         let _ = writeln!(s, "  config      {}", none(&self.grants.config));
         let _ = writeln!(s, "  env         none");
-        let _ = writeln!(s, "  sockets     none");
+        let _ = writeln!(s, "  sockets     {}", self.grants.sockets);
         let _ = writeln!(s, "limits");
         let _ = writeln!(s, "  call_timeout_ms       {}", l.call_timeout_ms);
         let _ = writeln!(s, "  run_timeout_ms        {}", l.run_timeout_ms);

@@ -1,8 +1,9 @@
 //! The connector host: runs untrusted, partner-supplied data connectors compiled to
 //! WebAssembly components, and owns everything that must be trusted.
 //!
-//! A connector is a component built against the `partner:connector@1.0.0` WIT
-//! package (`wit/v1`). The host loads it into one process-wide engine and gives each
+//! A connector is a component built against the `partner:connector@1.0.0` or `@1.1.0`
+//! WIT package (`wit/v1`, `wit/v1.1`), carrying the capabilities it needs
+//! ([`declaration`]). The host loads it into one process-wide engine and gives each
 //! run a fresh sandbox ([`runtime`], the edge where WIT types become the host's own,
 //! [`contract`]) with only the capabilities its [`manifest`] grants
 //! ([`runtime::capabilities`]), pages through its records ([`ingest`]), and seals every record
@@ -12,6 +13,7 @@
 
 pub mod cli;
 pub mod contract;
+pub mod declaration;
 pub mod egress;
 pub mod envelope;
 pub mod faults;

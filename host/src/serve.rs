@@ -89,6 +89,8 @@ pub struct Daemon {
     pub parallel: tokio::sync::Semaphore,
     /// Bounds record lookups in parallel across connectors.
     pub lookups: tokio::sync::Semaphore,
+    /// Bounds compiles in parallel (`serve.max_parallel_compiles`).
+    pub compiles: tokio::sync::Semaphore,
     /// The sizes of `parallel` and `lookups` (a config reload does not resize them).
     max_parallel: (usize, usize),
     /// Set on SIGTERM/SIGINT: no new runs; running ones stop before their next page.
@@ -241,6 +243,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         store,
         parallel: tokio::sync::Semaphore::new(cfg.settings.max_parallel_runs),
         lookups: tokio::sync::Semaphore::new(cfg.settings.max_parallel_lookups),
+        compiles: tokio::sync::Semaphore::new(cfg.settings.max_parallel_compiles),
         max_parallel: (cfg.settings.max_parallel_runs, cfg.settings.max_parallel_lookups),
         stopping: Arc::new(AtomicBool::new(false)),
         slots: RwLock::new(BTreeMap::new()),

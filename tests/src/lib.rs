@@ -10,6 +10,9 @@ pub const FILE_WASM: &str = env!("GUEST_FILE");
 pub const PROBE_WASM: &str = env!("GUEST_PROBE");
 /// A connector whose component imports `wasi:sockets`.
 pub const SOCKETS_WASM: &str = env!("GUEST_SOCKETS");
+/// A component built against `partner:connector@1.1.0`, reading the file at config
+/// `path`.
+pub const V1_1_WASM: &str = env!("GUEST_V1_1_CONNECTOR");
 /// A component built against `partner:connector@2.0.0`.
 pub const V2_WASM: &str = env!("GUEST_V2_CONNECTOR");
 /// The generic REST/JSON connector.

@@ -122,6 +122,7 @@ pub async fn run_into(
         None => {}
         Some(Err(StartError::Grant(e))) => error = Some(RunError::caused(FailureKind::Grant, e.to_string(), &e)),
         Some(Err(StartError::Guest(e))) => error = Some(RunError::guest(&e, None)),
+        Some(Err(StartError::Undergranted(e))) => error = Some(RunError::new(FailureKind::Grant, e.to_string())),
         Some(Ok(mut sandbox)) => {
             sandbox.load_state(std::mem::take(&mut stored_state));
             // The contract's promise: the host checks the source name, once a run.

@@ -14,6 +14,7 @@ use super::bindings::v1;
 use super::capabilities::HostState;
 use super::engine::Engine;
 use super::engine::cache::CacheOutcome;
+use crate::declaration::{Declaration, DeclarationError};
 
 /// A compiled, checked and pre-linked connector component.
 pub struct LoadedComponent {
@@ -35,7 +36,12 @@ pub struct LoadedComponent {
     pub imports: Vec<String>,
     /// What the component exports (interface names).
     pub exports: Vec<String>,
+    /// The capabilities it declares it needs (its custom section), if it carries any.
+    pub declaration: Option<crate::declaration::Declaration>,
 }
+
+/// A compiled component held by [`Shared`], with the declaration read from its bytes.
+type SharedEntry = (Weak<World>, Option<Declaration>);
 
 /// Compiled components by digest, shared by every connector that loads the same
 /// bytes through it (`host serve`: a thousand connectors of one `.wasm` hold one
@@ -43,7 +49,7 @@ pub struct LoadedComponent {
 /// entry lives as long as a connector holds it.
 #[derive(Default)]
 pub struct Shared {
-    by_digest: Mutex<HashMap<String, Weak<World>>>,
+    by_digest: Mutex<HashMap<String, SharedEntry>>,
     /// Components loaded (compiled, or read from the compile cache) rather than
     /// shared.
     loaded: std::sync::atomic::AtomicU64,
@@ -53,7 +59,7 @@ impl Shared {
     /// How many distinct compiled components are loaded now.
     pub fn live(&self) -> usize {
         let map = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
-        map.values().filter(|w| w.strong_count() > 0).count()
+        map.values().filter(|(w, _)| w.strong_count() > 0).count()
     }
 
     /// How many components were loaded rather than taken from here.
@@ -61,29 +67,32 @@ impl Shared {
         self.loaded.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn get(&self, digest: &str) -> Option<Arc<World>> {
-        self.by_digest.lock().unwrap_or_else(|e| e.into_inner()).get(digest).and_then(Weak::upgrade)
+    fn get(&self, digest: &str) -> Option<(Arc<World>, Option<Declaration>)> {
+        let map = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
+        let (world, declaration) = map.get(digest)?;
+        Some((world.upgrade()?, declaration.clone()))
     }
 
-    fn put(&self, digest: &str, world: &Arc<World>) {
+    fn put(&self, digest: &str, world: &Arc<World>, declaration: &Option<Declaration>) {
         let mut map = self.by_digest.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, w| w.strong_count() > 0);
-        map.insert(digest.to_string(), Arc::downgrade(world));
+        map.retain(|_, (w, _)| w.strong_count() > 0);
+        map.insert(digest.to_string(), (Arc::downgrade(world), declaration.clone()));
     }
 }
 
 /// A pre-linked component, by the version of the connector world it implements.
 /// Every export the sandbox calls dispatches on this.
 pub enum World {
-    /// `partner:connector@1.0.0`, world `connector`.
-    V1_0(v1::ConnectorPre<HostState>),
+    /// `partner:connector@1.x`, world `connector`, with the version it was built
+    /// against (one of [`v1::PACKAGES`]).
+    V1(v1::ConnectorPre<HostState>, &'static str),
 }
 
 impl World {
     /// The WIT package and version.
     pub fn package(&self) -> &'static str {
         match self {
-            World::V1_0(_) => v1::PACKAGE,
+            World::V1(_, package) => package,
         }
     }
 }
@@ -124,14 +133,14 @@ pub enum LoadError {
     },
     /// The component targets another version of the contract.
     #[error(
-        "{path} does not export `{expected}`: it was built against {found}, and this host \
-         supports {supported}"
+        "{path} exports `{export}`: it was built against {found}, and this host supports \
+         {supported}"
     )]
     WrongVersion {
         /// The file.
         path: PathBuf,
-        /// The export this host needs.
-        expected: &'static str,
+        /// The source export it has.
+        export: String,
         /// The package and version it exports instead.
         found: String,
         /// The packages this host supports.
@@ -146,6 +155,14 @@ pub enum LoadError {
         expected: &'static str,
         /// What it exports.
         found: String,
+    },
+    /// The component's declared capabilities cannot be read.
+    #[error("{path}: its declared capabilities cannot be read: {source}")]
+    Declaration {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: DeclarationError,
     },
     /// The component imports something the host does not provide.
     #[error("{path} imports `{import}`, which this host does not provide: {hint}")]
@@ -197,10 +214,10 @@ impl LoadedComponent {
         }
         let digest = hex::encode(Sha256::digest(bytes));
         let started = Instant::now();
-        if let Some(pre) = shared.and_then(|s| s.get(&digest)) {
+        if let Some((pre, declaration)) = shared.and_then(|s| s.get(&digest)) {
             // Checked when it was first loaded: the same bytes are the same component.
             let ty = match &*pre {
-                World::V1_0(p) => p.instance_pre().component().component_type(),
+                World::V1(p, _) => p.instance_pre().component().component_type(),
             };
             let imports = ty.imports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
             let exports = ty.exports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
@@ -215,8 +232,11 @@ impl LoadedComponent {
                 load_time,
                 imports,
                 exports,
+                declaration,
             });
         }
+        let declaration =
+            crate::declaration::read(bytes).map_err(|source| LoadError::Declaration { path: path.clone(), source })?;
         let (component, cache) = match engine.cache().and_then(|c| c.load(engine.wasmtime(), &digest)) {
             Some(component) => (component, CacheOutcome::Hit),
             None => {
@@ -236,19 +256,30 @@ impl LoadedComponent {
         let ty = component.component_type();
         let imports: Vec<String> = ty.imports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
         let exports: Vec<String> = ty.exports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
-        check_exports(&path, &exports)?;
+        let package = check_exports(&path, &exports)?;
 
         let pre: InstancePre<HostState> =
             engine.linker().instantiate_pre(&component).map_err(|e| missing_import(&path, &imports, &e))?;
-        let pre = Arc::new(World::V1_0(v1::ConnectorPre::new(pre).map_err(|e| LoadError::Invalid {
+        let pre = v1::ConnectorPre::new(pre).map_err(|e| LoadError::Invalid {
             path: path.clone(),
-            message: format!("its `{}` export does not match the contract: {e:#}", v1::SOURCE_EXPORT),
-        })?));
+            message: format!("its source export does not match the contract of {package}: {e:#}"),
+        })?;
+        let pre = Arc::new(World::V1(pre, package));
         if let Some(shared) = shared {
             shared.loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            shared.put(&digest, &pre);
+            shared.put(&digest, &pre, &declaration);
         }
-        Ok(LoadedComponent { path, digest, size: bytes.len() as u64, pre, cache, load_time, imports, exports })
+        Ok(LoadedComponent {
+            path,
+            digest,
+            size: bytes.len() as u64,
+            pre,
+            cache,
+            load_time,
+            imports,
+            exports,
+            declaration,
+        })
     }
 
     /// The WIT package and version the component was built against.
@@ -257,25 +288,30 @@ impl LoadedComponent {
     }
 }
 
-fn check_exports(path: &Path, exports: &[String]) -> Result<(), LoadError> {
-    if exports.iter().any(|name| name == v1::SOURCE_EXPORT) {
-        return Ok(());
+/// The package version a component's exports say it was built against, or why it is
+/// not a connector this host runs.
+fn check_exports(path: &Path, exports: &[String]) -> Result<&'static str, LoadError> {
+    let versions: Vec<&str> = exports.iter().filter_map(|n| n.strip_prefix("partner:connector/source@")).collect();
+    if let Some(package) =
+        v1::PACKAGES.iter().find(|p| versions.iter().any(|v| p.strip_prefix("partner:connector@") == Some(*v)))
+    {
+        return Ok(package);
     }
-    let names = || {
-        if exports.is_empty() {
-            "nothing".to_string()
-        } else {
-            exports.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-        }
-    };
-    match exports.iter().find_map(|n| n.strip_prefix("partner:connector/source@")) {
+    match versions.first() {
         Some(version) => Err(LoadError::WrongVersion {
             path: path.to_path_buf(),
-            expected: v1::SOURCE_EXPORT,
+            export: format!("partner:connector/source@{version}"),
             found: format!("partner:connector@{version}"),
-            supported: v1::PACKAGE,
+            supported: v1::SUPPORTED,
         }),
-        None => Err(LoadError::NotConnector { path: path.to_path_buf(), expected: v1::SOURCE_EXPORT, found: names() }),
+        None => {
+            let found = if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            };
+            Err(LoadError::NotConnector { path: path.to_path_buf(), expected: v1::SOURCE_EXPORT, found })
+        }
     }
 }
 
@@ -284,14 +320,12 @@ fn missing_import(path: &Path, imports: &[String], e: &wasmtime::Error) -> LoadE
     // wasmtime names the import in backticks; fall back to the first import that is
     // neither WASI nor ours.
     let import = text.split('`').nth(1).map(str::to_string).or_else(|| imports.first().cloned()).unwrap_or_default();
-    let hint = if import.starts_with("wasi:sockets") {
-        "a connector gets no sockets; it reaches the network only through partner:connector/http".to_string()
-    } else if import.starts_with("partner:connector/") {
-        format!("it was built against another version of the contract; this host supports {}", v1::PACKAGE)
+    let hint = if import.starts_with("partner:connector/") {
+        format!("it was built against another version of the contract; this host supports {}", v1::SUPPORTED)
     } else if import.starts_with("wasi:") {
         format!("this WASI interface is not offered to connectors ({text})")
     } else {
-        format!("it is not part of the connector world {} ({text})", v1::PACKAGE)
+        format!("it is not part of the connector world of {} ({text})", v1::SUPPORTED)
     };
     LoadError::MissingImport { path: path.to_path_buf(), import, hint }
 }

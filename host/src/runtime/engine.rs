@@ -24,6 +24,10 @@ pub const TICK: Duration = Duration::from_millis(5);
 /// guest spinning in a loop cannot keep other connectors off a worker thread.
 pub const SLICE_TICKS: u64 = 2;
 
+/// How many component instances (sandboxes) can be live at once in the pooling
+/// allocator: runs, record lookups and reload checks together.
+pub const MAX_INSTANCES: u32 = 128;
+
 /// The process-wide engine and linker.
 #[derive(Clone)]
 pub struct Engine {
@@ -97,12 +101,16 @@ fn config(pooling: bool) -> Config {
         // Stack exhaustion in the guest must trap, never touch the host's stack.
         .max_wasm_stack(1 << 20);
     if pooling {
+        // Sized for the guests partners build, not only Rust's: a Rust connector is
+        // 3 core instances with 1 memory, a componentize-py one 14 with several
+        // memories and tables. 128 instances of either fit at once; the slots are
+        // address space (a memory reserves its `max_memory_size`), not resident memory.
         let mut p = PoolingAllocationConfig::new();
-        p.total_component_instances(128)
-            .total_core_instances(1024)
-            .total_memories(256)
-            .total_tables(512)
-            .total_stacks(128)
+        p.total_component_instances(MAX_INSTANCES)
+            .total_core_instances(MAX_INSTANCES * 16)
+            .total_memories(MAX_INSTANCES * 4)
+            .total_tables(MAX_INSTANCES * 8)
+            .total_stacks(MAX_INSTANCES)
             .max_memory_size(4 << 30)
             .max_unused_warm_slots(16);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(p));

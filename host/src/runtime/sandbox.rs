@@ -45,7 +45,7 @@ macro_rules! timed {
 
 /// An instance, by the version of the connector world its component implements.
 enum Instance {
-    V1_0(v1::Connector),
+    V1(v1::Connector),
 }
 
 /// A live instance of a connector, for one run.
@@ -70,6 +70,9 @@ pub enum StartError {
     /// Instantiating the component failed (or trapped).
     #[error(transparent)]
     Guest(#[from] GuestError),
+    /// The manifest grants less than the component declares it needs.
+    #[error(transparent)]
+    Undergranted(#[from] crate::declaration::Undergranted),
 }
 
 impl Sandbox {
@@ -80,6 +83,9 @@ impl Sandbox {
         manifest: &Manifest,
         egress: std::sync::Arc<crate::egress::Egress>,
     ) -> Result<Sandbox, StartError> {
+        // A component that declares more than it is granted would fail somewhere
+        // inside a run; it is refused before its first call instead.
+        crate::declaration::require(component.declaration.as_ref(), manifest)?;
         let limits = &manifest.limits;
         let state = HostState::new(manifest, egress)?;
         let mut store = Store::new(engine.wasmtime(), state);
@@ -106,8 +112,8 @@ impl Sandbox {
         const CALL: &str = "instantiate";
         let deadline = sandbox.arm(CALL)?;
         let instance = match &*component.pre {
-            World::V1_0(pre) => {
-                Instance::V1_0(timed!(sandbox, CALL, deadline, pre.instantiate_async(&mut sandbox.store))?)
+            World::V1(pre, _) => {
+                Instance::V1(timed!(sandbox, CALL, deadline, pre.instantiate_async(&mut sandbox.store))?)
             }
         };
         sandbox.instance = Some(instance);
@@ -182,7 +188,7 @@ impl Sandbox {
         const CALL: &str = "source-name";
         let deadline = self.arm(CALL)?;
         let name = match self.instance.as_ref().expect(STARTED) {
-            Instance::V1_0(b) => {
+            Instance::V1(b) => {
                 timed!(self, CALL, deadline, b.partner_connector_source().call_source_name(&mut self.store))?
             }
         };
@@ -207,7 +213,7 @@ impl Sandbox {
         const CALL: &str = "list-drafts";
         let deadline = self.arm(CALL)?;
         let page: DraftPage = match self.instance.as_ref().expect(STARTED) {
-            Instance::V1_0(b) => {
+            Instance::V1(b) => {
                 let req = req.into();
                 let source = b.partner_connector_source();
                 timed!(self, CALL, deadline, source.call_list_drafts(&mut self.store, &req))?
@@ -224,7 +230,7 @@ impl Sandbox {
         const CALL: &str = "get-record";
         let deadline = self.arm(CALL)?;
         match self.instance.as_ref().expect(STARTED) {
-            Instance::V1_0(b) => {
+            Instance::V1(b) => {
                 let source = b.partner_connector_source();
                 let record = timed!(self, CALL, deadline, source.call_get_record(&mut self.store, id))?;
                 record.map(SourceRecord::from).map_err(|e| self.refused(CALL, e))
@@ -237,7 +243,7 @@ impl Sandbox {
         const CALL: &str = "to-envelopes";
         let deadline = self.arm(CALL)?;
         let drafts: Vec<Draft> = match self.instance.as_ref().expect(STARTED) {
-            Instance::V1_0(b) => {
+            Instance::V1(b) => {
                 let records: Vec<_> = records.into_iter().map(Into::into).collect();
                 let source = b.partner_connector_source();
                 timed!(self, CALL, deadline, source.call_to_envelopes(&mut self.store, &records))?

@@ -46,6 +46,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/connectors/{name}", get(show))
         .route("/connectors/{name}/run", post(run))
         .route("/connectors/{name}/reload", post(reload))
+        .route("/connectors/{name}/approve", post(approve))
         .route("/connectors/{name}/records/{id}", get(record))
         .route("/connectors/{name}/cursor", get(cursor))
         .route("/connectors/{name}/cursor/reset", post(cursor_reset))
@@ -164,6 +165,12 @@ fn describe(slot: &Slot, leases: &BTreeMap<String, crate::store::leases::LeaseRo
         "run_breaker": slot.breaker_state(),
         "http_breakers": slot.http_breakers().into_iter().map(|(u, s)| json!({"upstream": u, "state": s})).collect::<Vec<_>>(),
         "status": slot.status(),
+        "pending": slot.pending().map(|(digest, package, added, since)| json!({
+            "digest": digest,
+            "package": package,
+            "added": added,
+            "since": since,
+        })),
         "lease": leases.get(&slot.name).map(|l| json!({
             "owner": l.owner,
             "epoch": l.epoch,
@@ -276,7 +283,22 @@ async fn reload(State(daemon): Shared, Path(name): Path<String>) -> Response {
             let digest = slot.live().map(|v| v.component.digest.clone());
             axum::Json(json!({ "outcome": "unchanged", "digest": digest })).into_response()
         }
+        Ok(ReloadOutcome::Parked { digest, added, .. }) => {
+            (StatusCode::ACCEPTED, axum::Json(json!({ "outcome": "parked", "digest": digest, "added": added })))
+                .into_response()
+        }
         Err(refused) => error(StatusCode::UNPROCESSABLE_ENTITY, refused.to_string()),
+    }
+}
+
+/// Makes the version awaiting approval live.
+async fn approve(State(daemon): Shared, Path(name): Path<String>) -> Response {
+    let Some(slot) = daemon.slot(&name) else {
+        return not_found(&name);
+    };
+    match slot.approve() {
+        Some(digest) => axum::Json(json!({ "outcome": "approved", "digest": digest })).into_response(),
+        None => error(StatusCode::CONFLICT, format!("connector `{name}` has no version awaiting approval")),
     }
 }
 

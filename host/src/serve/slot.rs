@@ -38,6 +38,17 @@ pub struct Version {
     pub egress: Arc<Egress>,
 }
 
+/// A new version that declares more than the live one: held back, not run, until an
+/// operator approves it (`POST /connectors/{name}/approve`, `host approve`).
+pub struct Pending {
+    /// The version, checked and ready to go live.
+    pub version: Arc<Version>,
+    /// What it declares that the live version does not.
+    pub added: Vec<String>,
+    /// When it was parked (RFC 3339).
+    pub since: String,
+}
+
 /// Histogram bucket bounds, in seconds (run and guest-call latency).
 pub const BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
@@ -177,6 +188,7 @@ pub struct Slot {
     pub name: String,
     entry: RwLock<ConnectorEntry>,
     live: RwLock<Option<Arc<Version>>>,
+    pending: Mutex<Option<Pending>>,
     status: Mutex<Status>,
     counters: Mutex<Counters>,
     breaker: Mutex<CircuitBreaker>,
@@ -194,6 +206,7 @@ impl Slot {
             name: entry.name.clone(),
             entry: RwLock::new(entry),
             live: RwLock::new(None),
+            pending: Mutex::new(None),
             status: Mutex::new(Status::default()),
             counters: Mutex::new(Counters::default()),
             breaker: Mutex::new(CircuitBreaker::new(breaker)),
@@ -217,6 +230,26 @@ impl Slot {
     /// The live version.
     pub fn live(&self) -> Option<Arc<Version>> {
         self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The version awaiting approval, if any: its digest, package, what it adds, and
+    /// since when.
+    pub fn pending(&self) -> Option<(String, &'static str, Vec<String>, String)> {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.as_ref().map(|p| {
+            (p.version.component.digest.clone(), p.version.component.package(), p.added.clone(), p.since.clone())
+        })
+    }
+
+    /// Makes the version awaiting approval live; `None` if there is none.
+    pub fn approve(&self) -> Option<String> {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        let digest = pending.version.component.digest.clone();
+        tracing::warn!(connector = %self.name, %digest, added = %pending.added.join("; "),
+            "new version approved by the operator; it is live");
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Some(pending.version);
+        self.counters.lock().unwrap_or_else(|e| e.into_inner()).reloads += 1;
+        Some(digest)
     }
 
     /// Its status.
@@ -260,6 +293,13 @@ impl Slot {
                 self.status.lock().unwrap_or_else(|e| e.into_inner()).reload_error = None;
             }
             Ok(ReloadOutcome::Unchanged) => {}
+            Ok(ReloadOutcome::Parked { digest, added, fresh }) => {
+                if *fresh {
+                    tracing::warn!(connector = %self.name, %digest, added = %added.join("; "),
+                        "the new version declares more than the live one: parked until an operator approves it (POST /connectors/{}/approve); the live version keeps running", self.name);
+                }
+                self.status.lock().unwrap_or_else(|e| e.into_inner()).reload_error = None;
+            }
             Err(refused) => {
                 let message = refused.to_string();
                 tracing::error!(connector = %self.name, "reload refused, the live version keeps running: {message}");
@@ -306,15 +346,26 @@ impl Slot {
             && old.component.digest == digest
             && manifest_eq(&old.manifest, &manifest)
         {
+            // The files went back to the live version: nothing awaits approval.
+            self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
             return Ok(ReloadOutcome::Unchanged);
         }
-        // Compiling takes a core for a while: never on the async runtime's workers.
+        if let Some(p) = self.pending.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && p.version.component.digest == digest
+            && manifest_eq(&p.version.manifest, &manifest)
+        {
+            return Ok(ReloadOutcome::Parked { digest, added: p.added.clone(), fresh: false });
+        }
+        // Compiling takes a core and hundreds of MiB for seconds: never on the async
+        // runtime's workers, and only `serve.max_parallel_compiles` at once.
+        let compiling = daemon.compiles.acquire().await.expect("the compile semaphore is never closed");
         let (engine, shared) = (daemon.engine.clone(), daemon.components.clone());
         let path = entry.component.clone();
         let component =
             tokio::task::spawn_blocking(move || LoadedComponent::from_bytes_shared(&engine, &shared, &path, &bytes))
                 .await
                 .map_err(|e| ReloadError::CompilePanicked(e.to_string()))??;
+        drop(compiling);
         let component = Arc::new(component);
 
         // The check: it instantiates under its manifest and names its source.
@@ -334,14 +385,27 @@ impl Slot {
         if let Some(old) = &old {
             log_grant_changes(&self.name, &old.manifest, &manifest);
         }
-        let version = Version {
+        // Least privilege across versions: a version that declares more than the live
+        // one does not go live on its own (as a browser holds back an extension update
+        // that asks for new permissions).
+        let added = match &old {
+            Some(old) => crate::declaration::added(old.component.declaration.as_ref(), component.declaration.as_ref()),
+            None => Vec::new(),
+        };
+        let version = Arc::new(Version {
             component,
             manifest: Arc::new(manifest),
             source_name,
             live_since: crate::timestamp::now(),
             egress,
-        };
-        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(version));
+        });
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if !added.is_empty() {
+            *pending = Some(Pending { version, added: added.clone(), since: crate::timestamp::now() });
+            return Ok(ReloadOutcome::Parked { digest, added, fresh: true });
+        }
+        *pending = None;
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Some(version);
         Ok(ReloadOutcome::Swapped { digest })
     }
 
@@ -579,6 +643,15 @@ pub enum ReloadOutcome {
     },
     /// The files are those of the live version.
     Unchanged,
+    /// The new version declares more than the live one: it awaits approval.
+    Parked {
+        /// Its digest.
+        digest: String,
+        /// What it declares that the live version does not.
+        added: Vec<String>,
+        /// Whether it was parked just now (not already waiting).
+        fresh: bool,
+    },
 }
 
 fn manifest_eq(a: &Manifest, b: &Manifest) -> bool {

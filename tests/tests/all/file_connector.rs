@@ -190,7 +190,7 @@ fn inspect_shows_the_contract_the_grants_and_every_limit() {
     use sha2::Digest;
     assert_eq!(v["sha256"], hex::encode(sha2::Sha256::digest(std::fs::read(FILE_WASM).unwrap())));
     assert!(v["grants"]["dirs"][0].as_str().unwrap().ends_with("examples/feeds -> /feeds (read-only)"));
-    assert_eq!(v["grants"]["sockets"], false);
+    assert_eq!(v["grants"]["sockets"], "none (not imported)");
     let limits = &v["limits"];
     assert_eq!(limits["call_timeout_ms"], 10000);
     assert_eq!(limits["memory_mib"], 256);

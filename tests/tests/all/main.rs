@@ -12,6 +12,7 @@ mod file_connector;
 mod http;
 mod http_json_apis;
 mod jcs;
+mod partner_kit;
 mod postgres_server;
 mod repeated_ids;
 mod sandbox;

@@ -68,3 +68,37 @@ fn guest_log_lines_are_rate_limited_and_escaped() {
     assert!(err.contains("line 0 \\u{1b}[31mred"), "{err}");
     assert!(err.contains("guest log lines dropped by the rate limit"), "{err}");
 }
+
+/// `wasi:sockets` is linked with every use denied: a component that imports it loads,
+/// and each way of reaching the network fails: connect, listen and UDP with access
+/// denied, a name lookup as a permanent resolver failure (wasmtime's answer when
+/// lookups are not allowed). The address it was told to connect to sees nothing.
+#[test]
+fn every_socket_is_denied() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let target = listener.local_addr().unwrap();
+    let dir = scratch(&[("sockets.toml", &format!("name = \"sockets\"\n[config]\ntarget = \"{target}\"\n"))]);
+    let wasm = place(SOCKETS_WASM, dir.path(), "sockets");
+    let out = output(host(&dir.path().join("cache")).arg("run").arg(&wasm));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let records = jsonl(&out.stdout);
+    let ops: Vec<&str> = records.iter().map(|r| r["raw"]["op"].as_str().unwrap()).collect();
+    assert_eq!(ops, ["tcp-connect", "tcp-listen", "udp-bind", "udp-send", "name-lookup"]);
+    for r in &records {
+        let outcome = r["raw"]["outcome"].as_str().unwrap();
+        match r["raw"]["op"].as_str().unwrap() {
+            "name-lookup" => assert!(outcome.contains("Non-recoverable error"), "name-lookup: {outcome}"),
+            op => assert!(outcome.starts_with("PermissionDenied"), "{op}: {outcome}"),
+        }
+    }
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the guest reached {target}: {other:?}"),
+    }
+
+    let inspect = output(host(&dir.path().join("cache")).arg("inspect").arg(&wasm).arg("--json"));
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert!(v["imports"].as_array().unwrap().iter().any(|i| i.as_str().unwrap().starts_with("wasi:sockets/")));
+    assert_eq!(v["grants"]["sockets"], "denied (imported: every use fails with access-denied)");
+}
