@@ -26,6 +26,38 @@ fn main() {
         }
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
+
+    // The partner kits' examples, built with their own build scripts (pinned
+    // componentize-js and componentize-py), once per test build.
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    for (kit, watched, examples) in [
+        ("js", &["sdk", "examples", "tools", "build.sh", "package-lock.json"][..], &["file", "rest"][..]),
+        (
+            "python",
+            &["connector_sdk", "examples", "build.sh", "requirements.txt", "tools"][..],
+            &["file", "rest", "faulty"][..],
+        ),
+    ] {
+        let dir = root.join("guests").join(kit);
+        for w in watched {
+            println!("cargo:rerun-if-changed={}", dir.join(w).display());
+        }
+        for example in examples {
+            let wasm = out.join(format!("{kit}-{example}.wasm"));
+            let status = Command::new(dir.join("build.sh"))
+                .arg(example)
+                .arg(&wasm)
+                .status()
+                .unwrap_or_else(|e| panic!("running {}/build.sh: {e}", dir.display()));
+            assert!(
+                status.success(),
+                "building the {kit} example `{example}` failed (see above); the tests need the partner kits' tools: \
+                 Node.js 20 with npm for guests/js, and `pip install -r guests/python/requirements.txt` for guests/python"
+            );
+            let var = format!("GUEST_{}_{}", if kit == "js" { "JS" } else { "PY" }, example.to_uppercase());
+            println!("cargo:rustc-env={var}={}", wasm.display());
+        }
+    }
 }
 
 fn build(dir: &Path) {

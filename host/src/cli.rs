@@ -1,6 +1,8 @@
 //! The `host` command line: argument parsing and output only. Every command is a
 //! thin call into the library, so that tests can reach everything it does.
 
+mod admin;
+mod new;
 mod package;
 mod progress;
 
@@ -47,7 +49,8 @@ Exit codes:
   6  the connector trapped (panicked)
   7  `validate` found invalid envelopes
   8  the store failed: it cannot be opened, is corrupt or from a newer host, is
-     read-only, or is full (the page in progress is not committed)";
+     read-only, or is full (the page in progress is not committed)
+  9  `check` found a check that fails";
 
 /// A `host` command.
 #[derive(Debug, Subcommand)]
@@ -87,6 +90,26 @@ pub enum Command {
     Package(package::PackageArgs),
     /// Compile components into the compile cache ahead of a run or a hot swap.
     Compile(package::CompileArgs),
+    /// Write a working connector skeleton (source, manifest, capabilities, a recorded
+    /// upstream, a test, a build script) in Rust, Python or JavaScript.
+    New(new::NewArgs),
+    /// Make a connector's version that awaits approval live in a running `host
+    /// serve` (a hot swap that declared more than the live version was parked).
+    Approve(admin::ApproveArgs),
+    /// Check a connector against the contract: paging ends and resumes, ids are
+    /// unique, drafts seal, get-record agrees, errors are typed, it used only what it
+    /// declared. Exit code 9 when a check fails.
+    Check(CheckArgs),
+}
+
+/// `host check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub connector: ConnectorArgs,
+    /// Print the report as JSON (schemas/check_report.schema.json).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `host serve`.
@@ -327,6 +350,12 @@ pub enum CliError {
     /// The manifest grants less than the component declares it needs.
     #[error(transparent)]
     Undergranted(#[from] crate::declaration::Undergranted),
+    /// A running daemon could not be reached, or refused what was asked.
+    #[error("{0}")]
+    Daemon(String),
+    /// `host check` found failures.
+    #[error("{0} of the checks failed")]
+    ChecksFailed(usize),
     /// A capabilities file cannot be read as a declaration.
     #[error(transparent)]
     Declaration(crate::declaration::DeclarationError),
@@ -386,8 +415,9 @@ impl CliError {
             CliError::RunFailed(e) => e.kind.exit_code(),
             CliError::Failed | CliError::Rejected { .. } => 1,
             CliError::Invalid(_) => 7,
+            CliError::ChecksFailed(_) => 9,
             CliError::Store(_) => 8,
-            CliError::Engine(_) | CliError::Io { .. } => 1,
+            CliError::Engine(_) | CliError::Io { .. } | CliError::Daemon(_) => 1,
         }
     }
 }
@@ -410,6 +440,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Store(StoreCommand::Verify { store }) => store_verify(&store).await,
         Command::Package(args) => package::package_cmd(args),
         Command::Compile(args) => package::compile_cmd(cache_dir, args),
+        Command::Check(args) => check_cmd(cache_dir, args).await,
+        Command::New(args) => new::new_cmd(args),
+        Command::Approve(args) => admin::approve_cmd(args).await,
         Command::Serve(args) => {
             let options =
                 crate::serve::ServeOptions { config: args.config, listen: args.listen, token: args.token, cache_dir };
@@ -556,6 +589,30 @@ async fn start(
         StartError::Guest(e) => CliError::Guest(e),
         StartError::Undergranted(e) => CliError::Undergranted(e),
     })
+}
+
+async fn check_cmd(cache_dir: Option<PathBuf>, args: CheckArgs) -> Result<(), CliError> {
+    let (engine, component, manifest) = load(cache_dir, &args.connector)?;
+    let replay = match args.connector.tape() {
+        crate::egress::Tape::Replay(path) => Some(path),
+        crate::egress::Tape::Off => None,
+        crate::egress::Tape::Record(_) => {
+            return Err(CliError::Usage("host check answers from a recording (--replay), it records none".into()));
+        }
+    };
+    let checker = crate::check::Checker::new(&engine, &component, &manifest, replay)
+        .map_err(|source| CliError::Io { what: "cannot make a scratch directory".into(), source })?;
+    let report = checker.run().await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("a check report serialises"));
+    } else {
+        print!("{}", report.to_text());
+    }
+    if report.passed {
+        Ok(())
+    } else {
+        Err(CliError::ChecksFailed(report.checks.iter().filter(|c| c.outcome == crate::check::Outcome::Fail).count()))
+    }
 }
 
 async fn inspect_cmd(cache_dir: Option<PathBuf>, args: InspectArgs) -> Result<(), CliError> {

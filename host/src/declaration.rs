@@ -307,6 +307,18 @@ fn fill(template: &str, declaration: &Declaration, manifest: &Manifest) -> Optio
     Some(out)
 }
 
+/// The origins `declaration` names, its templates filled from `manifest`'s config
+/// (`scheme://host[:port]`, as `url` serialises an origin).
+pub fn origins(declaration: &Declaration, manifest: &Manifest) -> BTreeSet<String> {
+    declaration
+        .http
+        .iter()
+        .filter_map(|t| fill(t, declaration, manifest))
+        .filter_map(|o| url::Url::parse(&o).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .collect()
+}
+
 /// Compares `manifest`'s grants with `declaration`.
 pub fn check(declaration: &Declaration, manifest: &Manifest) -> GrantCheck {
     let mut c = GrantCheck::default();

@@ -209,6 +209,11 @@ impl Egress {
         }
     }
 
+    /// With a replay, the recorded requests the connector never made.
+    pub fn replay_unused(&self) -> Vec<String> {
+        self.replay.as_ref().map(Replay::unused).unwrap_or_default()
+    }
+
     /// The breakers of this connector's upstreams, for metrics.
     pub fn breakers(&self) -> &Breakers {
         &self.breakers

@@ -11,6 +11,7 @@
 //! [`sink`] or the [`store`]. The `host` binary ([`cli`]) is a thin layer over this
 //! library.
 
+pub mod check;
 pub mod cli;
 pub mod contract;
 pub mod declaration;

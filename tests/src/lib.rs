@@ -13,6 +13,17 @@ pub const SOCKETS_WASM: &str = env!("GUEST_SOCKETS");
 /// A component built against `partner:connector@1.1.0`, reading the file at config
 /// `path`.
 pub const V1_1_WASM: &str = env!("GUEST_V1_1_CONNECTOR");
+/// The JavaScript kit's file connector (`guests/js/examples/file`).
+pub const JS_FILE_WASM: &str = env!("GUEST_JS_FILE");
+/// The JavaScript kit's REST connector (`guests/js/examples/rest`).
+pub const JS_REST_WASM: &str = env!("GUEST_JS_REST");
+/// The Python kit's file connector (`guests/python/examples/file`).
+pub const PY_FILE_WASM: &str = env!("GUEST_PY_FILE");
+/// The Python kit's REST connector (`guests/python/examples/rest`).
+pub const PY_REST_WASM: &str = env!("GUEST_PY_REST");
+/// The Python kit's test-only connector that fails on purpose, one way per config
+/// `mode` (`guests/python/examples/faulty`).
+pub const PY_FAULTY_WASM: &str = env!("GUEST_PY_FAULTY");
 /// A component built against `partner:connector@2.0.0`.
 pub const V2_WASM: &str = env!("GUEST_V2_CONNECTOR");
 /// The generic REST/JSON connector.

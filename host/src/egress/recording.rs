@@ -198,6 +198,22 @@ impl Replay {
         Ok(Replay { path: path.to_path_buf(), answers: Mutex::new(answers) })
     }
 
+    /// The recorded requests no one asked for (yet): `METHOD URL`, with how many
+    /// answers are left when more than one.
+    pub fn unused(&self) -> Vec<String> {
+        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut left: Vec<String> = answers
+            .iter()
+            .filter(|(_, (_, queue))| !queue.is_empty())
+            .map(|((method, url, _), (_, queue))| match queue.len() {
+                1 => format!("{method} {url}"),
+                n => format!("{method} {url} ({n} answers)"),
+            })
+            .collect();
+        left.sort();
+        left
+    }
+
     /// The next recorded answer to `method url` with `body`, or an error saying there
     /// is none.
     pub fn answer(&self, method: &str, url: &str, body: Option<&[u8]>) -> Result<Replayed, String> {

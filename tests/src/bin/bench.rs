@@ -29,6 +29,7 @@ use host::envelope::{ConnectorStamp, Sealer};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[derive(Clone, Copy)]
 struct Args {
     records: usize,
     runs: usize,
@@ -226,7 +227,67 @@ fn main() -> anyhow::Result<()> {
     println!("{:<44} {:>12.0} {:>13.2}x", "PostgreSQL (fsync on), unchanged re-run", rate(pg_again), pg_cost(pg_again));
     println!("targets: the first PostgreSQL run costs at most 3x the JSONL run; the unchanged re-run at most 1.5x");
 
+    languages_section(&root, &host, dir.path(), args)?;
     http_section(&root, &host, dir.path(), &feed, args, (best_host, best_first))
+}
+
+/// (6) The file connector written in each partner language, on the same feed:
+/// records/s and the host's peak resident memory (its VmHWM), best of the runs.
+fn languages_section(root: &Path, host: &Path, dir: &Path, args: Args) -> anyhow::Result<()> {
+    let kits = [
+        ("Rust (guests/file)", root.join("guests/file.wasm"), root.join("guests/file.toml")),
+        ("Python (componentize-py 0.25.1)", PathBuf::from(tests::PY_FILE_WASM), root.join("guests/python/file.toml")),
+        (
+            "JavaScript (componentize-js 0.23.0)",
+            PathBuf::from(tests::JS_FILE_WASM),
+            root.join("guests/js/examples/file/file.toml"),
+        ),
+    ];
+    let cache = dir.join("cache");
+    println!();
+    println!("the file connector in each language, on the same feed (best of {} runs)", args.runs);
+    println!("{:<44} {:>12} {:>14} {:>12}", "connector", "records/s", "peak RSS MiB", "vs Rust");
+    let mut rust_rate = 0.0;
+    for (name, wasm, manifest) in kits {
+        let run = || -> anyhow::Result<(Duration, u64)> {
+            let report = dir.join("lang-report.json");
+            let mut cmd = Command::new(host);
+            cmd.env("HOST_CACHE_DIR", &cache)
+                .env("HOST_LOG", "error")
+                .arg("run")
+                .arg(&wasm)
+                .arg("--manifest")
+                .arg(&manifest)
+                .arg("--dir")
+                .arg(format!("{}::/bench", dir.display()))
+                .args(["--set", "path=/bench/feed.jsonl", "--out"])
+                .arg(dir.join("lang.jsonl"))
+                .arg("--report")
+                .arg(&report);
+            let started = Instant::now();
+            let m = tests::measured(&mut cmd);
+            let took = started.elapsed();
+            anyhow::ensure!(m.code == Some(0), "{name}: host run failed: {}", m.stderr);
+            let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+            anyhow::ensure!(report["published"] == args.records, "{name} published {}", report["published"]);
+            Ok((took, m.peak_rss))
+        };
+        run()?; // the compile cache, untimed
+        let (mut best, mut peak) = (Duration::MAX, 0);
+        for _ in 0..args.runs {
+            let (took, rss) = run()?;
+            if took < best {
+                (best, peak) = (took, rss);
+            }
+        }
+        let rate = args.records as f64 / best.as_secs_f64();
+        if rust_rate == 0.0 {
+            rust_rate = rate;
+        }
+        println!("{name:<44} {rate:>12.0} {:>14.0} {:>11.2}x", peak as f64 / (1 << 20) as f64, rate / rust_rate);
+    }
+    println!("targets: Python >= 25000 records/s, JavaScript >= 15000 records/s");
+    Ok(())
 }
 
 /// (4) The same records served over loopback HTTP, in pages of 500 linked by

@@ -2,6 +2,7 @@
 //! by the real `host` binary (and, where a test needs the inside view, the library).
 
 mod cache;
+mod check;
 mod cluster;
 mod connectors;
 mod credentials;
@@ -12,7 +13,9 @@ mod file_connector;
 mod http;
 mod http_json_apis;
 mod jcs;
+mod partner_js;
 mod partner_kit;
+mod partner_python;
 mod postgres_server;
 mod repeated_ids;
 mod sandbox;

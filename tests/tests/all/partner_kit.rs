@@ -243,15 +243,25 @@ fn an_escalating_hot_swap_is_parked_until_approved() {
     assert!(body.contains("\"outcome\":\"parked\""), "{body}");
     assert_eq!(d.json("/connectors/feed")["live"]["digest"], v1_digest.as_str());
 
-    let (code, body) = d.post("/connectors/feed/approve");
-    assert_eq!(code, 200, "{body}");
-    assert!(body.contains(&v2_digest), "{body}");
+    // `host approve` asks the daemon through its admin API.
+    let admin = format!("http://{}", d.addr);
+    let out = output(host(&dir.path().join("cache")).args(["approve", "feed", "--admin", &admin]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let body = String::from_utf8(out.stdout).unwrap();
+    assert!(body.contains("\"outcome\":\"approved\"") && body.contains(&v2_digest), "{body}");
     let v = d.json("/connectors/feed");
     assert_eq!(v["live"]["digest"], v2_digest.as_str());
     assert_eq!(v["pending"], Value::Null);
     let (code, body) = d.post("/connectors/feed/approve");
     assert_eq!(code, 409, "{body}");
     assert!(body.contains("connector `feed` has no version awaiting approval"), "{body}");
+    let out = output(host(&dir.path().join("cache")).args(["approve", "feed", "--admin", &admin]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the daemon refused: connector `feed` has no version awaiting approval (409 Conflict)"),
+        "{}",
+        stderr(&out)
+    );
 
     // Version 3 declares less (no state budget): it goes live on its own.
     let less = (FEED_NEEDS.to_string() + "[[dirs]]\npath = \"/uploads\"\n").replace("state_bytes = 4096\n", "");

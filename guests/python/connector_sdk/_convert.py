@@ -1,0 +1,247 @@
+"""Conversions between the SDK's types and the generated WIT types, checked.
+
+The componentize-py runtime lowers a return value field by field and traps on a
+value of the wrong type (an ``int`` where the WIT says ``string``, text with a lone
+surrogate, a ``u32`` out of range). A trap would end the run without saying which
+connector code was wrong, so every value is checked here first and a wrong one is
+a ``TypeError`` naming the field; the export turns it into ``other``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, List, Optional
+
+from . import _host
+from .errors import (
+    Api,
+    CircuitOpen,
+    ConnectorError,
+    Other,
+    RateLimited,
+    BY_CASE,
+    bounded,
+)
+from .records import Draft, DraftPage, Page, Provenance, Record, RecordType, Skipped, json_text
+
+_U64 = (1 << 64) - 1
+
+# The WIT case class of each error case, by the SDK's case name.
+_WIT_CASE_NAMES = {
+    "auth": "Auth",
+    "rate-limited": "RateLimited",
+    "timeout": "Timeout",
+    "network": "Network",
+    "not-found": "NotFound",
+    "api": "Api",
+    "invalid-config": "InvalidConfig",
+    "parse": "Parse",
+    "quota": "Quota",
+    "circuit-open": "CircuitOpen",
+    "denied": "Denied",
+    "unsupported": "Unsupported",
+    "other": "Other",
+}
+_SDK_CASE_BY_WIT = {v: k for k, v in _WIT_CASE_NAMES.items()}
+
+
+def error_to_wit(error: ConnectorError) -> Any:
+    """The WIT ``connector-error`` of an SDK error."""
+    t = _host.types
+    message = _valid_text(bounded(error.message))
+    case = error.case if error.case in _WIT_CASE_NAMES else "other"
+    cls = getattr(t, "ConnectorError_" + _WIT_CASE_NAMES[case])
+    if case in ("rate-limited", "circuit-open"):
+        retry = getattr(error, "retry_after_ms", None)
+        if not (isinstance(retry, int) and not isinstance(retry, bool) and 0 <= retry <= _U64):
+            retry = None
+        return cls(t.RetryInfo(retry_after_ms=retry, message=message))
+    if case == "api":
+        status = getattr(error, "status", 0)
+        if not (isinstance(status, int) and not isinstance(status, bool) and 0 <= status <= 0xFFFF):
+            status = 0
+        return cls(t.ApiError(status=status, message=message))
+    return cls(message)
+
+
+def error_from_wit(value: Any) -> ConnectorError:
+    """The SDK error of a WIT ``connector-error`` (from an import, such as ``http``)."""
+    name = type(value).__name__.rsplit("_", 1)[-1]
+    case = _SDK_CASE_BY_WIT.get(name, "other")
+    payload = value.value
+    if case == "api":
+        return Api(payload.status, payload.message)
+    if case == "rate-limited":
+        return RateLimited(payload.message, retry_after_ms=payload.retry_after_ms)
+    if case == "circuit-open":
+        return CircuitOpen(payload.message, retry_after_ms=payload.retry_after_ms)
+    return BY_CASE.get(case, Other)(str(payload))
+
+
+def _valid_text(text: str) -> str:
+    """``text`` with anything that is not encodable as UTF-8 replaced: for the SDK's
+    own messages, which must never fail."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _text(value: Any, what: str) -> str:
+    if type(value) is str and value.isascii():  # the common case, checked in O(1)
+        return value
+    if type(value) is not str:
+        if isinstance(value, str):  # a str subclass: lower its plain value
+            value = str.__str__(value)
+        else:
+            raise TypeError(f"{what} is {type(value).__name__} {_short(value)}, expected str")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise TypeError(f"{what} is not valid Unicode text (a lone surrogate at index {e.start})") from None
+    return value
+
+
+def _opt_text(value: Any, what: str) -> Optional[str]:
+    if value is None or (type(value) is str and value.isascii()):
+        return value
+    return _text(value, what)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
+
+
+_RECORD_TYPES: dict = {}
+
+
+def _record_type(value: Any, what: str) -> Any:
+    wit = _RECORD_TYPES.get(value) if isinstance(value, RecordType) else None
+    if wit is not None:
+        return wit
+    if isinstance(value, str):
+        try:
+            value = RecordType.parse(value)
+        except ValueError:
+            raise TypeError(f"{what} is {value!r}, not a record type") from None
+    if not isinstance(value, RecordType):
+        raise TypeError(f"{what} is {type(value).__name__}, expected connector_sdk.RecordType")
+    wit = getattr(_host.types.RecordType, value.name)
+    _RECORD_TYPES[value] = wit
+    return wit
+
+
+def _provenance(value: Any, what: str) -> Any:
+    if not isinstance(value, Provenance):
+        raise TypeError(f"{what} is {type(value).__name__}, expected connector_sdk.Provenance")
+    return _host.types.Provenance(
+        uri=_text(value.uri, what + ".uri"),
+        etag=_opt_text(value.etag, what + ".etag"),
+        last_modified=_opt_text(value.last_modified, what + ".last_modified"),
+        author=_opt_text(value.author, what + ".author"),
+    )
+
+
+def _raw(value: Any, what: str) -> str:
+    if type(value) is str and value.isascii():
+        return value
+    try:
+        return _text(json_text(value), what)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, TypeError) and str(e).startswith(what):
+            raise
+        raise TypeError(f"{what} cannot be written as JSON: {e}") from None
+
+
+def _skipped(items: Any, what: str) -> List[Any]:
+    out = []
+    for i, s in enumerate(_list(items, what)):
+        if not isinstance(s, Skipped):
+            raise TypeError(f"{what}[{i}] is {type(s).__name__}, expected connector_sdk.Skipped")
+        out.append(
+            _host.types.SkippedRecord(
+                locator=_text(s.locator, f"{what}[{i}].locator"), reason=_text(s.reason, f"{what}[{i}].reason")
+            )
+        )
+    return out
+
+
+def _list(items: Any, what: str) -> list:
+    if isinstance(items, (list, tuple)):
+        return list(items)
+    raise TypeError(f"{what} is {type(items).__name__}, expected a list")
+
+
+def record_to_wit(r: Any, what: str) -> Any:
+    """A WIT ``source-record`` of an SDK ``Record``."""
+    if not isinstance(r, Record):
+        raise TypeError(f"{what} is {type(r).__name__}, expected connector_sdk.Record")
+    return _host.types.SourceRecord(
+        id=_text(r.id, what + ".id"), raw=_raw(r.raw, what + ".raw"), provenance=_provenance(r.provenance, what + ".provenance")
+    )
+
+
+def record_from_wit(r: Any) -> Record:
+    """The SDK ``Record`` of a WIT ``source-record`` (what ``to-envelopes`` is given)."""
+    p = r.provenance
+    return Record(
+        id=r.id,
+        raw=r.raw,
+        provenance=Provenance(uri=p.uri, etag=p.etag, last_modified=p.last_modified, author=p.author),
+    )
+
+
+def page_to_wit(page: Any, call: str) -> Any:
+    """A WIT ``page`` of what ``list_records`` returned."""
+    if not isinstance(page, Page):
+        raise TypeError(f"{call} returned {type(page).__name__}, expected connector_sdk.Page")
+    records = [record_to_wit(r, f"record {i}") for i, r in enumerate(_list(page.records, "records"))]
+    return _host.types.Page(
+        records=records,
+        next_cursor=_opt_text(page.next_cursor, "next_cursor"),
+        skipped=_skipped(page.skipped, "skipped"),
+    )
+
+
+def draft_to_wit(d: Any, what: str) -> Any:
+    """A WIT ``envelope-draft`` of an SDK ``Draft``."""
+    if not isinstance(d, Draft):
+        raise TypeError(f"{what} is {type(d).__name__}, expected connector_sdk.Draft")
+    metadata = d.metadata
+    if metadata is not None and not isinstance(metadata, str):
+        if not isinstance(metadata, dict):
+            raise TypeError(f"{what}.metadata is {type(metadata).__name__}, expected a dict or JSON object text")
+        metadata = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _host.types.EnvelopeDraft(
+        record_id=_text(d.record_id, what + ".record_id"),
+        record_type=_record_type(d.record_type, what + ".record_type"),
+        source_instance=_text(d.source_instance, what + ".source_instance"),
+        provenance=_provenance(d.provenance, what + ".provenance"),
+        acl_tags=[_text(tag, f"{what}.acl_tags[{i}]") for i, tag in enumerate(_list(d.acl_tags, what + ".acl_tags"))]
+        if d.acl_tags
+        else [],
+        raw=_raw(d.raw, what + ".raw"),
+        metadata=_opt_text(metadata, what + ".metadata"),
+    )
+
+
+def drafts_to_wit(drafts: Any, call: str, expected: int) -> List[Any]:
+    """The WIT drafts of what ``to_envelopes`` returned for ``expected`` records."""
+    if not isinstance(drafts, (list, tuple)):
+        raise TypeError(f"{call} returned {type(drafts).__name__}, expected a list of connector_sdk.Draft")
+    if len(drafts) != expected:
+        raise TypeError(f"{call} returned {len(drafts)} drafts for {expected} records; the contract is one per record")
+    return [draft_to_wit(d, f"draft {i}") for i, d in enumerate(drafts)]
+
+
+def draft_page_to_wit(page: Any, call: str) -> Any:
+    """A WIT ``draft-page`` of what ``list_drafts`` returned."""
+    if not isinstance(page, DraftPage):
+        raise TypeError(f"{call} returned {type(page).__name__}, expected connector_sdk.DraftPage")
+    return _host.types.DraftPage(
+        drafts=[draft_to_wit(d, f"draft {i}") for i, d in enumerate(_list(page.drafts, "drafts"))],
+        next_cursor=_opt_text(page.next_cursor, "next_cursor"),
+        skipped=_skipped(page.skipped, "skipped"),
+    )

@@ -1,0 +1,6 @@
+"""The app module componentize-py wraps: it exports the file connector."""
+
+import connector_sdk as sdk
+from file_connector import FileConnector
+
+Source = sdk.export(FileConnector)

@@ -1,0 +1,408 @@
+"""The JSON/JSONL partner-feed connector, in Python: the same feed format, config
+keys, cursors and skipped-line reasons as the Rust connector in ``guests/file``, and
+the same envelopes for the same feed.
+
+It reads a feed file from a directory the operator granted: one JSON object per
+line (JSONL), or one JSON array of objects. Each object becomes one record whose
+``raw`` is the object's own text, passed through untouched (the host canonicalises
+and hashes it); the connector only picks out the id, the last-modified time and the
+author.
+
+Configuration (the manifest's ``[config]``; an empty value counts as not set):
+
+====================  ==========================================================  =================
+key                   meaning                                                     default
+====================  ==========================================================  =================
+path                  the feed file, as the guest sees it (under a granted dir)   required
+format                ``json`` (an array) or ``jsonl``                            by the extension
+id_field              the field holding each record's id (a string or number)    ``id``
+record_type           document, event, entity, claim or metric                    ``claim``
+source_instance       the envelope's ``source_instance``                          the file's name
+last_modified_field   the field copied to ``provenance.last_modified``            none
+author_field          the field copied to ``provenance.author``                   none
+acl_tags              comma-separated tags put on every record                    none
+page_size             records per page when the host does not say                 1000
+====================  ==========================================================  =================
+
+A line (or array item) that is not a JSON object, or has no id, is reported as a
+skipped record with its line number, and the page goes on. The cursor is
+``v1:<byte offset>:<line>`` for JSONL (a page starts with a seek) and
+``v1:<index>:<item>`` for an array, as the Rust connector's, so either connector
+resumes the other's cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, List, Optional, Tuple
+from urllib.parse import quote
+
+import connector_sdk as sdk
+from connector_sdk.settings import ConfigReader, SettingsCell, bad_value
+
+#: The most records one page may hold, whatever the host asks for.
+MAX_PAGE = 10_000
+
+
+@dataclass
+class Settings:
+    path: str
+    format: str  # "json" or "jsonl"
+    id_field: str
+    record_type: sdk.RecordType
+    source_instance: str
+    last_modified_field: Optional[str]
+    author_field: Optional[str]
+    acl_tags: List[str]
+    page_size: int
+
+
+def read_settings(cfg: ConfigReader) -> Settings:
+    path = cfg.required("path", "the feed file to read")
+    fmt = cfg.opt("format")
+    if fmt == "json":
+        kind = "json"
+    elif fmt in ("jsonl", "ndjson"):
+        kind = "jsonl"
+    elif fmt is not None:
+        raise bad_value("format", fmt, "`json` or `jsonl`")
+    elif path.endswith(".jsonl") or path.endswith(".ndjson"):
+        kind = "jsonl"
+    elif path.endswith(".json"):
+        kind = "json"
+    else:
+        raise sdk.InvalidConfig(
+            f"cannot tell the format of `{path}` from its extension; set config `format` to `json` or `jsonl`"
+        )
+    return Settings(
+        path=path,
+        format=kind,
+        id_field=cfg.opt_or("id_field", "id"),
+        record_type=cfg.record_type("record_type", sdk.RecordType.CLAIM),
+        source_instance=cfg.opt("source_instance") or path.rsplit("/", 1)[-1],
+        last_modified_field=cfg.opt("last_modified_field"),
+        author_field=cfg.opt("author_field"),
+        acl_tags=cfg.list("acl_tags"),
+        page_size=cfg.positive_int("page_size") or 1000,
+    )
+
+
+SETTINGS = SettingsCell(read_settings)
+
+
+class FileConnector(sdk.Connector):
+    def __init__(self) -> None:
+        # A JSON array is read once per run (the instance lives for one run).
+        self._items: Optional[List[Tuple[str, Any]]] = None
+
+    def source_name(self) -> str:
+        return "file"
+
+    def list_records(self, cursor: Optional[str], limit: Optional[int]) -> sdk.Page:
+        s = SETTINGS.get()
+        size = sdk.paging.page_size(limit, s.page_size, MAX_PAGE)
+        return self.page(s, cursor, size)
+
+    def get_record(self, id: str) -> sdk.Record:  # noqa: A002
+        s = SETTINGS.get()
+        cursor = None
+        while True:
+            page = self.page(s, cursor, MAX_PAGE)
+            for record in page.records:
+                if record.id == id:
+                    return record
+            if page.next_cursor is None:
+                raise sdk.NotFound(f"no record with id `{id}` in {s.path}")
+            cursor = page.next_cursor
+
+    def to_envelopes(self, records: List[sdk.Record]) -> List[sdk.Draft]:
+        s = SETTINGS.get()
+        return [
+            sdk.Draft(
+                record_id=r.id,
+                record_type=s.record_type,
+                source_instance=s.source_instance,
+                provenance=r.provenance,
+                raw=r.raw,
+                acl_tags=list(s.acl_tags),
+            )
+            for r in records
+        ]
+
+    # --- reading -------------------------------------------------------------------
+
+    def page(self, s: Settings, cursor: Optional[str], limit: int) -> sdk.Page:
+        offset, line = parse_cursor(cursor)
+        if s.format == "jsonl":
+            return jsonl_page(s, offset, line, limit)
+        return self.json_page(s, offset, limit)
+
+    def json_page(self, s: Settings, start: int, limit: int) -> sdk.Page:
+        if self._items is None:
+            self._items = read_array(s)
+        items = self._items
+        start = min(start, len(items))
+        end = min(start + limit, len(items))
+        page = sdk.Page()
+        for index in range(start, end):
+            text, value = items[index]
+            outcome = record_of(s, text, value)
+            if isinstance(outcome, sdk.Record):
+                page.records.append(outcome)
+            else:
+                page.skipped.append(sdk.Skipped(f"item {index + 1}", outcome))
+        page.next_cursor = encode_cursor(end, end + 1) if end < len(items) else None
+        return page
+
+
+def jsonl_page(s: Settings, offset: int, line: int, limit: int) -> sdk.Page:
+    page = sdk.Page()
+    try:
+        with open(s.path, "rb", buffering=256 << 10) as f:
+            f.seek(offset)
+            # Skipped lines count toward the page too, so that a file of nothing but
+            # broken lines still comes back in bounded pages.
+            while len(page.records) + len(page.skipped) < limit:
+                data = f.readline()
+                if not data:
+                    return page
+                number = line
+                offset += len(data)
+                line += 1
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    page.skipped.append(sdk.Skipped(f"line {number}", f"not UTF-8 ({utf8_error(e)})"))
+                    continue
+                text = text.strip(RUST_WHITESPACE)
+                if not text:
+                    continue
+                outcome = record_of(s, text, _UNPARSED)
+                if isinstance(outcome, sdk.Record):
+                    page.records.append(outcome)
+                else:
+                    page.skipped.append(sdk.Skipped(f"line {number}", outcome))
+            more = bool(f.peek(1))
+    except OSError as e:
+        raise io_error(s.path, e) from None
+    page.next_cursor = encode_cursor(offset, line) if more else None
+    return page
+
+
+def read_array(s: Settings) -> List[Tuple[str, Any]]:
+    """The text and value of every item of a JSON array file."""
+    try:
+        with open(s.path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise io_error(s.path, e) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise sdk.Other(f"cannot read {s.path}: stream did not contain valid UTF-8") from None
+    try:
+        return split_array(text)
+    except ValueError as e:
+        raise sdk.Parse(f"{s.path} is not a JSON array of records: {e}") from None
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+
+#: What Rust's ``str::trim`` removes (Unicode White_Space). Python's ``str.strip()``
+#: also removes U+001C..U+001F, which would make a line that ends in one of them a
+#: record here and a skipped line in the Rust connector.
+RUST_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+
+
+def split_array(text: str) -> List[Tuple[str, Any]]:
+    """The items of the JSON array ``text``, each as (its own text, its value)."""
+    decoder = _decoder()
+    i = _WS.match(text, 0).end()
+    if not text.startswith("[", i):
+        raise ValueError("expected a JSON array")
+    i = _WS.match(text, i + 1).end()
+    items: List[Tuple[str, Any]] = []
+    if text.startswith("]", i):
+        i += 1
+    else:
+        while True:
+            try:
+                value, end = decoder.raw_decode(text, i)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{e.msg} at line {e.lineno} column {e.colno}") from None
+            items.append((text[i:end], value))
+            i = _WS.match(text, end).end()
+            if text.startswith(",", i):
+                i = _WS.match(text, i + 1).end()
+            elif text.startswith("]", i):
+                i += 1
+                break
+            else:
+                raise ValueError("expected `,` or `]`")
+    if _WS.match(text, i).end() != len(text):
+        raise ValueError("trailing characters")
+    return items
+
+
+# --- one record ----------------------------------------------------------------------
+
+_UNPARSED = object()
+#: Ids made of these characters need no percent-encoding in a URI fragment.
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
+
+
+def record_of(s: Settings, text: str, value: Any) -> "sdk.Record | str":
+    """The record of one line or item (``value`` is its parsed JSON, or ``_UNPARSED``),
+    or the reason it is skipped."""
+    if value is _UNPARSED:
+        try:
+            value = parse_object(text)
+        except ValueError as e:
+            return f"not a JSON object: {e}"
+    if not isinstance(value, dict):
+        return f"not a JSON object: invalid type: {unexpected(value)}, expected a JSON object"
+    record_id = scalar(value.get(s.id_field))
+    if not record_id:
+        return f"no `{s.id_field}` field with a non-empty string or number"
+    last_modified = scalar(value.get(s.last_modified_field)) if s.last_modified_field else None
+    author = scalar(value.get(s.author_field)) if s.author_field else None
+    fragment = record_id if _UNRESERVED.fullmatch(record_id) else quote(record_id, safe="-._~")
+    uri = f"file://{s.path}#{fragment}"
+    return sdk.Record(
+        id=record_id,
+        raw=text,
+        provenance=sdk.Provenance(uri=uri, last_modified=last_modified, author=author),
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"expected value (`{name}` is not JSON)")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
+def _decoder() -> json.JSONDecoder:
+    return json.JSONDecoder(parse_constant=_reject_constant, parse_float=_float)
+
+
+_DECODER = _decoder()
+# The wording serde_json (the Rust connector's parser) uses for the same faults.
+_SERDE_WORDS = {
+    "Invalid control character at": "control character (\\u0000-\\u001F) found while parsing a string",
+    "Expecting value": "expected value",
+    "Extra data": "trailing characters",
+    "Expecting property name enclosed in double quotes": "key must be a string",
+    "Expecting ':' delimiter": "expected `:`",
+    "Unterminated string starting at": "EOF while parsing a string",
+    "Invalid \\escape": "invalid escape",
+    "Invalid \\uXXXX escape": "invalid escape",
+}
+
+
+def parse_object(text: str) -> Any:
+    """``text`` parsed as JSON as strictly as serde_json does (no NaN, no infinite
+    numbers, no lone surrogates); a ``ValueError`` worded like serde_json's."""
+    try:
+        value = _DECODER.decode(text)
+    except json.JSONDecodeError as e:
+        # serde_json reports an unterminated string where the text ends, Python where
+        # the string starts.
+        column = len(text) if e.msg == "Unterminated string starting at" and "\n" not in text else e.colno
+        raise ValueError(f"{_SERDE_WORDS.get(e.msg, e.msg)} at column {column}") from None
+    if "\\u" in text and not _encodable(value):
+        raise ValueError("lone surrogate in hex escape")
+    return value
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def scalar(value: Any) -> Optional[str]:
+    """A string or number as text, as the Rust connector writes it; anything else
+    (null, a boolean, an array, an object) as absent."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        if -(1 << 63) <= value < (1 << 64):
+            return str(value)
+        return rust_float(float(value))  # serde_json reads larger integers as f64
+    if isinstance(value, float):
+        return rust_float(value)
+    return None
+
+
+def rust_float(value: float) -> str:
+    """``value`` as Rust's ``f64`` ``Display`` writes it: the shortest digits that
+    read back as the same number, never in exponent form (``1e21`` is
+    ``1000000000000000000000``, ``1.0`` is ``1``)."""
+    text = format(Decimal(repr(value)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def unexpected(value: Any) -> str:
+    """How serde_json names a JSON value of the wrong type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean `{'true' if value else 'false'}`"
+    if isinstance(value, int):
+        return f"integer `{value}`"
+    if isinstance(value, float):
+        return f"floating point `{rust_float(value)}`"
+    if isinstance(value, str):
+        return f"string {json.dumps(value, ensure_ascii=False)}"
+    return "sequence"
+
+
+def utf8_error(e: UnicodeDecodeError) -> str:
+    """A ``UnicodeDecodeError`` worded as Rust's ``Utf8Error``."""
+    if e.reason == "unexpected end of data":
+        return f"incomplete utf-8 byte sequence from index {e.start}"
+    return f"invalid utf-8 sequence of {e.end - e.start} bytes from index {e.start}"
+
+
+# --- cursors and errors ----------------------------------------------------------------
+
+_CURSOR = re.compile(r"v1:\+?([0-9]+):\+?([0-9]+)")
+
+
+def parse_cursor(cursor: Optional[str]) -> Tuple[int, int]:
+    """The (offset, line) of a cursor this connector issued; the start for none."""
+    if cursor is None:
+        return 0, 1
+    m = _CURSOR.fullmatch(cursor)
+    if m is None or int(m.group(2)) == 0 or int(m.group(1)) >= 1 << 64 or int(m.group(2)) >= 1 << 64:
+        raise sdk.InvalidConfig(
+            f"cursor `{cursor}` was not issued by this connector (expected `v1:<offset>:<line>`)"
+        )
+    return int(m.group(1)), int(m.group(2))
+
+
+def encode_cursor(offset: int, line: int) -> str:
+    return f"v1:{offset}:{line}"
+
+
+def io_error(path: str, e: OSError) -> sdk.ConnectorError:
+    what = f"{e.strerror} (os error {e.errno})" if e.strerror else str(e)
+    if isinstance(e, FileNotFoundError):
+        return sdk.NotFound(f"cannot open {path}: {what} (is its directory granted in the manifest?)")
+    if isinstance(e, PermissionError):
+        return sdk.Denied(f"cannot open {path}: {what}")
+    return sdk.Other(f"cannot read {path}: {what}")

@@ -1,0 +1,6 @@
+"""The app module componentize-py wraps: it exports the REST connector."""
+
+import connector_sdk as sdk
+from rest_connector import RestConnector
+
+Source = sdk.export(RestConnector)
