@@ -153,10 +153,13 @@ fn case_of(e: &GuestError) -> Option<ErrorCase> {
     }
 }
 
-fn start_error(e: StartError) -> GuestError {
+/// A sandbox that did not start, as the failure of its first call.
+fn start_error(connector: &str, e: StartError) -> GuestError {
     match e {
         StartError::Guest(e) => e,
-        other => GuestError::Contract { connector: String::new(), call: "instantiate", detail: other.to_string() },
+        other => {
+            GuestError::Contract { connector: connector.to_string(), call: "instantiate", detail: other.to_string() }
+        }
     }
 }
 
@@ -209,7 +212,9 @@ impl<'a> Checker<'a> {
             detail: e.to_string(),
         })?;
         let component = if ungated { &self.ungated } else { self.component };
-        let sandbox = Sandbox::start(self.engine, component, manifest, egress.clone()).await.map_err(start_error)?;
+        let sandbox = Sandbox::start(self.engine, component, manifest, egress.clone())
+            .await
+            .map_err(|e| start_error(&manifest.name, e))?;
         Ok((sandbox, egress))
     }
 
@@ -403,6 +408,9 @@ impl<'a> Checker<'a> {
         // get-record agrees with the list.
         const GET: &str = "get-record returns what the list returned, for a sample of ids";
         let all: Vec<&Draft> = full.drafts().collect();
+        // The recorded requests no run made: the lookups below take theirs from the
+        // recording too (`GET /items/1`), and those are no pages the listing missed.
+        let mut never_asked: BTreeSet<String> = full.unused.iter().cloned().collect();
         if all.is_empty() {
             add("get-record", GET, Outcome::Skip, "the run listed no records".into());
         } else {
@@ -414,8 +422,11 @@ impl<'a> Checker<'a> {
             for i in sample {
                 let d = all[i];
                 let got = async {
-                    let (mut s, _) = self.sandbox(self.manifest, &tape, false).await?;
-                    s.get_record(&d.record_id).await
+                    let (mut s, egress) = self.sandbox(self.manifest, &tape, false).await?;
+                    let got = s.get_record(&d.record_id).await;
+                    let left: BTreeSet<String> = egress.replay_unused().into_iter().collect();
+                    never_asked.retain(|u| left.contains(u));
+                    got
                 };
                 match got.await {
                     Ok(r) => {
@@ -513,7 +524,7 @@ impl<'a> Checker<'a> {
                 add("follows-more", MORE, Outcome::Skip, "give --replay FILE to compare with a recording".into())
             }
             (Some(_), false) => add("follows-more", MORE, Outcome::Skip, "the full run did not complete".into()),
-            (Some(_), true) if full.unused.is_empty() => {
+            (Some(_), true) if never_asked.is_empty() => {
                 add("follows-more", MORE, Outcome::Pass, "every recorded request was made".into())
             }
             (Some(_), true) => add(
@@ -522,7 +533,7 @@ impl<'a> Checker<'a> {
                 Outcome::Fail,
                 format!(
                     "the run stopped while the recording has more: it never asked for {}",
-                    listed(&full.unused.iter().map(|u| Shown::text(u).to_string()).collect::<Vec<_>>())
+                    listed(&never_asked.iter().map(|u| Shown::text(u).to_string()).collect::<Vec<_>>())
                 ),
             ),
         }

@@ -165,12 +165,7 @@ fn describe(slot: &Slot, leases: &BTreeMap<String, crate::store::leases::LeaseRo
         "run_breaker": slot.breaker_state(),
         "http_breakers": slot.http_breakers().into_iter().map(|(u, s)| json!({"upstream": u, "state": s})).collect::<Vec<_>>(),
         "status": slot.status(),
-        "pending": slot.pending().map(|(digest, package, added, since)| json!({
-            "digest": digest,
-            "package": package,
-            "added": added,
-            "since": since,
-        })),
+        "pending": slot.pending(),
         "lease": leases.get(&slot.name).map(|l| json!({
             "owner": l.owner,
             "epoch": l.epoch,

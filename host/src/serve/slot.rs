@@ -49,6 +49,19 @@ pub struct Pending {
     pub since: String,
 }
 
+/// What the API shows of a version awaiting approval.
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingView {
+    /// Its digest.
+    pub digest: String,
+    /// The WIT package and version it was built against.
+    pub package: &'static str,
+    /// What it declares that the live version does not.
+    pub added: Vec<String>,
+    /// When it was parked (RFC 3339).
+    pub since: String,
+}
+
 /// Histogram bucket bounds, in seconds (run and guest-call latency).
 pub const BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
@@ -232,12 +245,14 @@ impl Slot {
         self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The version awaiting approval, if any: its digest, package, what it adds, and
-    /// since when.
-    pub fn pending(&self) -> Option<(String, &'static str, Vec<String>, String)> {
+    /// The version awaiting approval, if any, as the API shows it.
+    pub fn pending(&self) -> Option<PendingView> {
         let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.as_ref().map(|p| {
-            (p.version.component.digest.clone(), p.version.component.package(), p.added.clone(), p.since.clone())
+        pending.as_ref().map(|p| PendingView {
+            digest: p.version.component.digest.clone(),
+            package: p.version.component.package(),
+            added: p.added.clone(),
+            since: p.since.clone(),
         })
     }
 

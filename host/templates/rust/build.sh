@@ -13,6 +13,6 @@ command -v host >/dev/null 2>&1 || { echo "error: \`host\` is not on PATH (the c
 
 start=$(date +%s)
 cargo build --release --target wasm32-wasip2
-cp target/wasm32-wasip2/release/{{name_snake}}.wasm {{name}}.wasm
+cp "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release/{{name_snake}}.wasm" {{name}}.wasm
 host package {{name}}.wasm --capabilities capabilities.toml
 echo "built {{name}}.wasm ($(wc -c <{{name}}.wasm) bytes) in $(( $(date +%s) - start )) s" >&2

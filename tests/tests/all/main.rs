@@ -24,3 +24,4 @@ mod sealing;
 mod serve;
 mod serve_bounds;
 mod store;
+mod tutorial;
