@@ -277,8 +277,9 @@ impl ConnectorArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub connector: ConnectorArgs,
-    /// Write envelopes to FILE instead of standard output. With --store, only those
-    /// new or changed in the store (what its queue publishes), unless --out-all.
+    /// Write envelopes to FILE instead of standard output (`-` is standard output).
+    /// With --store, only those new or changed in the store (what its queue
+    /// publishes), unless --out-all.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// With --store and --out, write every sealed envelope to --out, unchanged ones too.
@@ -521,6 +522,8 @@ async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliErr
         None => None,
     };
     let jsonl = match &args.out {
+        // `-` is standard output, as for most tools (with --store too).
+        Some(path) if path.as_os_str() == "-" => Some(JsonlSink::stdout()),
         Some(path) => Some(
             JsonlSink::file(path)
                 .map_err(|source| CliError::Io { what: format!("cannot create {}", path.display()), source })?,

@@ -202,3 +202,21 @@ fn inspect_shows_the_contract_the_grants_and_every_limit() {
         assert!(text.contains(line), "`{line}` missing from:\n{text}");
     }
 }
+
+/// `--out -` is standard output, as for most tools: no file named `-` appears.
+#[test]
+fn out_dash_is_standard_output() {
+    let dir = scratch(&[]);
+    let out = output(
+        host(&dir.path().join("cache"))
+            .current_dir(dir.path())
+            .arg("run")
+            .arg(FILE_WASM)
+            .arg("--manifest")
+            .arg(root().join("guests/file.toml"))
+            .args(["--out", "-"]),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(jsonl(&out.stdout).len(), 35);
+    assert!(!dir.path().join("-").exists(), "a file named `-` was written");
+}
