@@ -271,3 +271,46 @@ fn an_escalating_hot_swap_is_parked_until_approved() {
     let v = d.wait_for("/connectors/feed", Duration::from_secs(30), |v| v["live"]["digest"] == last_digest.as_str());
     assert_eq!(v["pending"], Value::Null);
 }
+
+/// A hot swap to a Python component (18.6 MB, tens of seconds to compile cold) is
+/// compiled off the runtime's workers: the daemon's other connectors keep running
+/// on schedule while it compiles, and the swap lands when it is done.
+#[test]
+fn compiling_a_python_version_does_not_stall_the_other_connectors() {
+    use crate::serve::{feed, quote, version_of, write_config};
+    let dir = scratch(&[]);
+    let python = dir.path().join("py.wasm");
+    std::fs::copy(PY_FILE_WASM, &python).unwrap();
+    let py_manifest = root().join("guests/python/file.toml");
+    let py_entry = format!(
+        "[[connectors]]\nname = \"py\"\ncomponent = {}\nmanifest = {}\npoll_interval = \"1h\"\n",
+        quote(&python.display().to_string()),
+        quote(&py_manifest.display().to_string())
+    );
+    let config = write_config(dir.path(), &format!("{}\n{py_entry}", feed("feed", "100ms")));
+    let d = Daemon::start(dir.path(), &config);
+    d.wait_for("/connectors/py", Duration::from_secs(300), |v| !v["live"].is_null());
+    d.wait_for("/connectors/feed", Duration::from_secs(30), |v| v["status"]["runs"].as_u64() > Some(0));
+
+    // A new version of the Python component: a new digest, compiled afresh.
+    let next = version_of(&std::fs::read(PY_FILE_WASM).unwrap(), "v2");
+    let want = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&next));
+    let tmp = dir.path().join("py.wasm.new");
+    std::fs::write(&tmp, &next).unwrap();
+    std::fs::rename(&tmp, &python).unwrap();
+    let runs = |d: &Daemon| d.json("/connectors/feed")["status"]["runs"].as_u64().unwrap();
+    let before = runs(&d);
+    let started = std::time::Instant::now();
+    // While the new version compiles, the file connector keeps its 100 ms schedule.
+    let mut during = Vec::new();
+    while d.json("/connectors/py")["live"]["digest"] != want.as_str() {
+        assert!(started.elapsed() < Duration::from_secs(300), "the new Python version never went live");
+        during.push(runs(&d));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let took = started.elapsed();
+    let ran = during.last().copied().unwrap_or(before) - before;
+    eprintln!("the Python version went live after {took:?}; meanwhile the file connector ran {ran} times");
+    // About one run per 100 ms (plus the run): ask for one per second of compiling.
+    assert!(ran as f64 >= took.as_secs_f64().floor() - 1.0, "only {ran} runs in {took:?}");
+}
