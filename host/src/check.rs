@@ -91,7 +91,9 @@ impl CheckReport {
                 Outcome::Fail => "FAIL",
                 Outcome::Skip => "skip",
             };
-            let _ = writeln!(s, "  {mark}  {:width$}  {}", c.name, c.detail);
+            // A detail may quote the connector (its errors, cursors, ids): cut and
+            // escaped here, in one place, before it reaches a terminal.
+            let _ = writeln!(s, "  {mark}  {:width$}  {}", c.name, Shown::text(&c.detail));
         }
         let failed = self.checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
         let skipped = self.checks.iter().filter(|c| c.outcome == Outcome::Skip).count();

@@ -19,8 +19,14 @@ pub struct ApproveArgs {
 
 /// Makes the version of `args.name` that awaits approval live.
 pub async fn approve_cmd(args: ApproveArgs) -> Result<(), CliError> {
-    let url = format!("{}/connectors/{}/approve", args.admin.trim_end_matches('/'), args.name);
-    let mut request = reqwest::Client::new().post(&url);
+    // The name is one path segment, whatever it holds (`/`, `?`, `%`).
+    let mut url = reqwest::Url::parse(&args.admin)
+        .map_err(|e| CliError::Usage(format!("--admin `{}` is not a URL: {e}", args.admin)))?;
+    url.path_segments_mut()
+        .map_err(|()| CliError::Usage(format!("--admin `{}` cannot have a path", args.admin)))?
+        .pop_if_empty()
+        .extend(["connectors", args.name.as_str(), "approve"]);
+    let mut request = reqwest::Client::new().post(url);
     if let Some(token) = &args.token {
         request = request.bearer_auth(token);
     }

@@ -314,3 +314,33 @@ fn compiling_a_python_version_does_not_stall_the_other_connectors() {
     // About one run per 100 ms (plus the run): ask for one per second of compiling.
     assert!(ran as f64 >= took.as_secs_f64().floor() - 1.0, "only {ran} runs in {took:?}");
 }
+
+#[test]
+fn host_new_and_host_approve_refuse_clearly() {
+    let dir = scratch(&[("taken/x", "")]);
+    let new = |args: &[&str]| output(host(&dir.path().join("cache")).current_dir(dir.path()).arg("new").args(args));
+    let out = new(&["My_Feed", "--lang", "rust"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("`My_Feed` is not a connector name: a lower-case letter"), "{}", stderr(&out));
+    let out = new(&["taken", "--lang", "python"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("taken already exists; `host new` writes a new directory"), "{}", stderr(&out));
+    let out = new(&["feed", "--lang", "js", "--kit", dir.path().join("nowhere").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the partner kits are not at ") && stderr(&out).contains("pass --kit DIR"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("feed").exists());
+
+    // No daemon listens there: exit code 1, naming the address.
+    let port = tests::daemon::free_port();
+    let admin = format!("http://127.0.0.1:{port}");
+    let out = output(host(&dir.path().join("cache")).args(["approve", "feed", "--admin", &admin]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("cannot reach the daemon's admin API at {admin}")), "{}", stderr(&out));
+    let out = output(host(&dir.path().join("cache")).args(["approve", "feed", "--admin", "not a url"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--admin `not a url` is not a URL"), "{}", stderr(&out));
+}
