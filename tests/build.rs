@@ -10,8 +10,8 @@ fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("..");
     let root = root.canonicalize().unwrap();
     for (workspace, members) in [
-        ("guests", &["sdk", "file", "http-json", "github"][..]),
-        ("tests/guests", &["probe", "sockets", "v2-connector", "v1-1-connector", "hostile"][..]),
+        ("guests", &["sdk", "file", "http-json", "github", "mediawiki"][..]),
+        ("tests/guests", &["probe", "sockets", "v2-connector", "v1-1-connector", "hostile", "evidence-probe"][..]),
     ] {
         let dir = root.join(workspace);
         build(&dir);

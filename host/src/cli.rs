@@ -2,6 +2,7 @@
 //! thin call into the library, so that tests can reach everything it does.
 
 mod admin;
+mod evidence;
 mod new;
 mod package;
 mod progress;
@@ -44,7 +45,8 @@ Exit codes:
   2  bad command-line usage
   3  bad input: a missing file, not a component, a component for another WIT world or
      version, a bad manifest, an unset ${VAR}, a directory that cannot be granted
-  4  the connector returned an error (connector-error)
+  4  the connector returned an error (connector-error), `fetch` found no such
+     evidence, or the host refused evidence the connector returned
   5  the connector hit a limit (deadline, memory, output size) and was stopped
   6  the connector trapped (panicked)
   7  `validate` found invalid envelopes
@@ -96,6 +98,13 @@ pub enum Command {
     /// Make a connector's version that awaits approval live in a running `host
     /// serve` (a hot swap that declared more than the live version was parked).
     Approve(admin::ApproveArgs),
+    /// Search an evidence connector: its results scored, sealed and written as JSON
+    /// Lines, best first; with --claim and --store, linked to a claim.
+    Search(evidence::SearchArgs),
+    /// Fetch one piece of evidence by id from an evidence connector, sealed.
+    Fetch(evidence::FetchArgs),
+    /// List the evidence linked to a claim in the store, as JSON Lines.
+    Provenance(evidence::ProvenanceArgs),
     /// Check a connector against the contract: paging ends and resumes, ids are
     /// unique, drafts seal, get-record agrees, errors are typed, it used only what it
     /// declared. Exit code 9 when a check fails.
@@ -377,6 +386,22 @@ pub enum CliError {
         /// Why the host refused its draft.
         reason: String,
     },
+    /// The component is not of a world the command runs.
+    #[error("{} is a component of the world `{world}`: {hint}", path.display())]
+    WrongWorld {
+        /// The component.
+        path: PathBuf,
+        /// Its world.
+        world: &'static str,
+        /// What the command needs.
+        hint: String,
+    },
+    /// `host fetch`: the connector has no such evidence.
+    #[error("the connector has no evidence `{}`", crate::untrusted::Shown::id(.0))]
+    NoEvidence(String),
+    /// `host search` or `host fetch`: the host refused some of what the connector returned.
+    #[error("{0} of the evidence the connector returned was refused (see above)")]
+    EvidenceRefused(usize),
     /// `validate` found invalid envelopes.
     #[error("{0} of the envelopes are invalid")]
     Invalid(u64),
@@ -409,7 +434,9 @@ impl CliError {
             | CliError::Grant(_)
             | CliError::Undergranted(_)
             | CliError::Declaration(_)
+            | CliError::WrongWorld { .. }
             | CliError::Tape(_) => 3,
+            CliError::NoEvidence(_) | CliError::EvidenceRefused(_) => 4,
             CliError::Serve(crate::serve::ServeError::Store(_)) => 8,
             CliError::Serve(_) => 3,
             CliError::Guest(e) => crate::report::FailureKind::of(e).exit_code(),
@@ -444,6 +471,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check(args) => check_cmd(cache_dir, args).await,
         Command::New(args) => new::new_cmd(args),
         Command::Approve(args) => admin::approve_cmd(args).await,
+        Command::Search(args) => evidence::search_cmd(cache_dir, args).await,
+        Command::Fetch(args) => evidence::fetch_cmd(cache_dir, args).await,
+        Command::Provenance(args) => evidence::provenance_cmd(args).await,
         Command::Serve(args) => {
             let options =
                 crate::serve::ServeOptions { config: args.config, listen: args.listen, token: args.token, cache_dir };
@@ -507,8 +537,25 @@ fn load_manifest(args: &ConnectorArgs) -> Result<Manifest, CliError> {
     Ok(manifest)
 }
 
+/// Refuses a component without a `source` export, for the commands that list or get
+/// records.
+fn require_source(args: &ConnectorArgs, component: &LoadedComponent) -> Result<(), CliError> {
+    let exports = component.contract_exports();
+    if exports.source {
+        return Ok(());
+    }
+    Err(CliError::WrongWorld {
+        path: args.component.clone(),
+        world: exports.world(),
+        hint: "it has no records to list or get, only evidence to search and fetch: use `host search` or \
+               `host fetch`"
+            .into(),
+    })
+}
+
 async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliError> {
     let (engine, component, manifest) = load(cache_dir, &args.connector)?;
+    require_source(&args.connector, &component)?;
     if let Some(n) = args.limit
         && (n == 0 || n > manifest.limits.max_records_per_page)
     {
@@ -567,6 +614,7 @@ async fn run_cmd(cache_dir: Option<PathBuf>, args: RunArgs) -> Result<(), CliErr
 
 async fn get_cmd(cache_dir: Option<PathBuf>, args: GetArgs) -> Result<(), CliError> {
     let (engine, component, manifest) = load(cache_dir, &args.connector)?;
+    require_source(&args.connector, &component)?;
     let egress = Egress::with_tape(&manifest, &args.connector.tape())?;
     let out =
         crate::lookup::get_sealed(&engine, &component, &manifest, egress, &args.id).await.map_err(|e| match e {
@@ -596,6 +644,7 @@ async fn start(
 
 async fn check_cmd(cache_dir: Option<PathBuf>, args: CheckArgs) -> Result<(), CliError> {
     let (engine, component, manifest) = load(cache_dir, &args.connector)?;
+    require_source(&args.connector, &component)?;
     let replay = match args.connector.tape() {
         crate::egress::Tape::Replay(path) => Some(path),
         crate::egress::Tape::Off => None,
@@ -624,7 +673,7 @@ async fn inspect_cmd(cache_dir: Option<PathBuf>, args: InspectArgs) -> Result<()
     // A sandbox is refused while the manifest grants less than the component
     // declares: then inspect shows what is missing, and asks no `source-name`.
     let undergranted = crate::declaration::require(component.declaration.as_ref(), &manifest).is_err();
-    let source_name = if undergranted {
+    let source_name = if undergranted || !component.contract_exports().source {
         None
     } else {
         let mut sandbox = start(&engine, &component, &manifest, egress).await?;

@@ -113,6 +113,30 @@ pub struct Draft {
     pub metadata: Option<String>,
 }
 
+/// One piece of evidence, as an evidence connector returned it (`search`, `fetch`).
+/// Nothing in it is trusted: [`crate::evidence`] checks it before sealing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evidence {
+    /// Its id at the source; `fetch` takes it back.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// The text that serves as evidence.
+    pub content: String,
+    /// Where a person reads it.
+    pub url: String,
+    /// Who wrote it.
+    pub author: Option<String>,
+    /// When it was published or last changed, as the connector wrote it (RFC 3339).
+    pub created_at: Option<String>,
+    /// The connector's confidence that it matches, claimed to be in [0, 1].
+    pub confidence: f64,
+    /// The source's authority, claimed to be in [0, 1].
+    pub authority: f64,
+    /// The connector's metadata, JSON object text.
+    pub metadata: Option<String>,
+}
+
 /// One page of drafts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DraftPage {

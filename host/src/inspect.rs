@@ -21,6 +21,11 @@ pub struct Inspection {
     pub sha256: String,
     /// The WIT package and version it targets.
     pub package: String,
+    /// The world of the package it implements (`connector`, `evidence-connector`,
+    /// `connector-with-evidence`).
+    pub world: &'static str,
+    /// Which of the contract's exports it has.
+    pub implements: crate::runtime::component::Exports,
     /// What its `source-name` returns (not asked while the manifest grants less than
     /// the component declares).
     pub source_name: Option<String>,
@@ -91,6 +96,8 @@ impl Inspection {
             size: component.size,
             sha256: component.digest.clone(),
             package: component.package().to_string(),
+            world: component.contract_exports().world(),
+            implements: component.contract_exports(),
             source_name,
             imports: component.imports.clone(),
             exports: component.exports.clone(),
@@ -147,9 +154,20 @@ impl Inspection {
         let _ = writeln!(s, "size          {} bytes", self.size);
         let _ = writeln!(s, "sha256        {}", self.sha256);
         let _ = writeln!(s, "package       {}", self.package);
+        let mut implements = Vec::new();
+        if self.implements.source {
+            implements.push("source (records: run, get, serve's schedule)");
+        }
+        if self.implements.evidence {
+            implements.push("evidence (search, fetch)");
+        }
+        let _ = writeln!(s, "world         {} of {}: {}", self.world, self.package, implements.join(", "));
         match &self.source_name {
             Some(name) => {
                 let _ = writeln!(s, "source-name   {}", crate::untrusted::Shown::id(name));
+            }
+            None if !self.implements.source => {
+                let _ = writeln!(s, "source-name   none (an evidence connector has no source export)");
             }
             None => {
                 let _ = writeln!(s, "source-name   not asked: the manifest grants less than the component declares");

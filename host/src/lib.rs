@@ -17,6 +17,7 @@ pub mod contract;
 pub mod declaration;
 pub mod egress;
 pub mod envelope;
+pub mod evidence;
 pub mod faults;
 pub mod files;
 pub mod ingest;

@@ -30,8 +30,42 @@ pub struct Manifest {
     pub limits: Limits,
     /// What the connector may reach over HTTP, and how.
     pub http: http::HttpGrant,
+    /// How the host scores an evidence connector's results (`[evidence]`).
+    pub evidence: EvidenceSettings,
+    /// The host's cache of an evidence connector's answers (`[cache]`).
+    pub cache: CacheSettings,
     /// The file it was read from, if any.
     pub path: Option<PathBuf>,
+}
+
+/// How the host scores evidence (`[evidence]`): see [`crate::evidence::score`].
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvidenceSettings {
+    /// The age, in days, at which evidence is half as fresh as new evidence.
+    pub freshness_half_life_days: f64,
+}
+
+impl Default for EvidenceSettings {
+    fn default() -> EvidenceSettings {
+        EvidenceSettings { freshness_half_life_days: 365.0 }
+    }
+}
+
+/// The host's cache of `search` and `fetch` answers, per connector (`[cache]`).
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Most answers kept; the least recently used goes first. 0 turns the cache off.
+    pub max_entries: usize,
+    /// How long an answer is served from the cache, in seconds. 0 turns it off.
+    pub ttl_seconds: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> CacheSettings {
+        CacheSettings { max_entries: 500, ttl_seconds: 3600 }
+    }
 }
 
 /// A directory granted to the guest.
@@ -160,6 +194,10 @@ struct ManifestFile {
     limits: Limits,
     #[serde(default)]
     http: http::HttpSettings,
+    #[serde(default)]
+    evidence: EvidenceSettings,
+    #[serde(default)]
+    cache: CacheSettings,
 }
 
 #[derive(Deserialize)]
@@ -182,6 +220,8 @@ impl Manifest {
             dirs: Vec::new(),
             limits: Limits::default(),
             http: http::HttpGrant::default(),
+            evidence: EvidenceSettings::default(),
+            cache: CacheSettings::default(),
             path: None,
         }
     }
@@ -322,7 +362,37 @@ impl Manifest {
             }
         }
 
-        Ok(Manifest { name, source, config: Arc::new(config), dirs, limits, http, path: Some(path.to_path_buf()) })
+        let half_life = file.evidence.freshness_half_life_days;
+        if !(half_life.is_finite() && half_life > 0.0 && half_life <= 36_500.0) {
+            return Err(invalid(
+                "evidence.freshness_half_life_days",
+                format!("is {half_life}; it must be more than 0 and at most 36500 (a century)"),
+            ));
+        }
+        if file.cache.max_entries > 1_000_000 {
+            return Err(invalid(
+                "cache.max_entries",
+                format!("is {}; it must be at most 1000000 (0 turns the cache off)", file.cache.max_entries),
+            ));
+        }
+        if file.cache.ttl_seconds > 30 * 86_400 {
+            return Err(invalid(
+                "cache.ttl_seconds",
+                format!("is {}; it must be at most 2592000 (30 days; 0 turns the cache off)", file.cache.ttl_seconds),
+            ));
+        }
+
+        Ok(Manifest {
+            name,
+            source,
+            config: Arc::new(config),
+            dirs,
+            limits,
+            http,
+            evidence: file.evidence,
+            cache: file.cache,
+            path: Some(path.to_path_buf()),
+        })
     }
 
     /// Sets config `key` to `value` (from `--set`), over the manifest's value.
@@ -445,7 +515,11 @@ mod tests {
         defaults_match(&schema["properties"]["limits"], &limits, "limits", &mut checked);
         let http = serde_json::to_value(http::HttpSettings::default()).unwrap();
         defaults_match(&schema["properties"]["http"], &http, "http", &mut checked);
-        assert!(checked >= 25, "{checked} defaults compared");
+        let evidence = serde_json::to_value(EvidenceSettings::default()).unwrap();
+        defaults_match(&schema["properties"]["evidence"], &evidence, "evidence", &mut checked);
+        let cache = serde_json::to_value(CacheSettings::default()).unwrap();
+        defaults_match(&schema["properties"]["cache"], &cache, "cache", &mut checked);
+        assert!(checked >= 28, "{checked} defaults compared");
     }
 
     fn parse(text: &str) -> Result<Manifest, ManifestError> {

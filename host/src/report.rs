@@ -164,7 +164,9 @@ impl FailureKind {
     /// The kind of a failed guest call.
     pub fn of(e: &GuestError) -> FailureKind {
         match e {
-            GuestError::Connector { .. } | GuestError::Contract { .. } => FailureKind::ConnectorError,
+            GuestError::Connector { .. } | GuestError::Contract { .. } | GuestError::NotExported { .. } => {
+                FailureKind::ConnectorError
+            }
             GuestError::Deadline { .. } | GuestError::Limit { .. } => FailureKind::LimitExceeded,
             GuestError::Trap { .. } => FailureKind::Trap,
         }

@@ -19,6 +19,7 @@
 pub mod api;
 pub mod cluster;
 pub mod config;
+pub mod evidence;
 pub mod listen;
 pub mod metrics;
 pub mod slot;

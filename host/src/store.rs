@@ -33,6 +33,7 @@ pub mod migrations;
 mod page;
 mod postgres;
 mod prepared;
+pub mod provenance;
 mod queue;
 mod runs;
 mod sqlite;

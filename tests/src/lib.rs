@@ -13,6 +13,11 @@ pub const SOCKETS_WASM: &str = env!("GUEST_SOCKETS");
 /// A component built against `partner:connector@1.1.0`, reading the file at config
 /// `path`.
 pub const V1_1_WASM: &str = env!("GUEST_V1_1_CONNECTOR");
+/// A component of the world `connector-with-evidence` (1.1) whose answers its config
+/// sets (`tests/guests/evidence-probe`).
+pub const EVIDENCE_PROBE_WASM: &str = env!("GUEST_EVIDENCE_PROBE");
+/// The MediaWiki evidence connector (`guests/mediawiki`).
+pub const MEDIAWIKI_WASM: &str = env!("GUEST_MEDIAWIKI");
 /// The JavaScript kit's file connector (`guests/js/examples/file`).
 pub const JS_FILE_WASM: &str = env!("GUEST_JS_FILE");
 /// The JavaScript kit's REST connector (`guests/js/examples/rest`).

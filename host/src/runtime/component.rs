@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, InstancePre};
 
-use super::bindings::v1;
+use super::bindings::{v1, v1_1};
 use super::capabilities::HostState;
 use super::engine::Engine;
 use super::engine::cache::CacheOutcome;
@@ -80,19 +80,67 @@ impl Shared {
     }
 }
 
+/// The indices of a `source` export (1.0 and 1.1).
+pub(super) type SourceIndices = v1::exports::partner::connector::source::GuestIndices;
+/// The indices of an `evidence` export (1.1).
+pub(super) type EvidenceIndices = v1_1::exports::partner::connector::evidence::GuestIndices;
+
 /// A pre-linked component, by the version of the connector world it implements.
 /// Every export the sandbox calls dispatches on this.
 pub enum World {
-    /// `partner:connector@1.x`, world `connector`, with the version it was built
-    /// against (one of [`v1::PACKAGES`]).
-    V1(v1::ConnectorPre<HostState>, &'static str),
+    /// `partner:connector@1.x`: a `source` export (worlds `connector` and
+    /// `connector-with-evidence`), an `evidence` export (1.1: worlds
+    /// `evidence-connector` and `connector-with-evidence`), or both.
+    V1 {
+        /// The pre-linked component.
+        pre: InstancePre<HostState>,
+        /// The version it was built against (one of [`v1::PACKAGES`]).
+        package: &'static str,
+        /// Its `source` export, if it has one.
+        source: Option<SourceIndices>,
+        /// Its `evidence` export, if it has one.
+        evidence: Option<EvidenceIndices>,
+    },
+}
+
+/// Which of the contract's exports a component has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Exports {
+    /// `source`: records to list (`host run`, `host serve`'s schedule).
+    pub source: bool,
+    /// `evidence`: search and fetch (`host search`, `host fetch`).
+    pub evidence: bool,
+}
+
+impl Exports {
+    /// The world of the contract these exports make.
+    pub fn world(self) -> &'static str {
+        match (self.source, self.evidence) {
+            (true, true) => "connector-with-evidence",
+            (false, true) => "evidence-connector",
+            _ => "connector",
+        }
+    }
 }
 
 impl World {
     /// The WIT package and version.
     pub fn package(&self) -> &'static str {
         match self {
-            World::V1(_, package) => package,
+            World::V1 { package, .. } => package,
+        }
+    }
+
+    /// Which exports of the contract the component has.
+    pub fn exports(&self) -> Exports {
+        match self {
+            World::V1 { source, evidence, .. } => Exports { source: source.is_some(), evidence: evidence.is_some() },
+        }
+    }
+
+    fn component(&self) -> &Component {
+        match self {
+            World::V1 { pre, .. } => pre.component(),
         }
     }
 }
@@ -146,13 +194,27 @@ pub enum LoadError {
         /// The packages this host supports.
         supported: &'static str,
     },
+    /// The component exports a source and evidence of different versions.
+    #[error(
+        "{path} exports its source from {source_version} and its evidence from {evidence_version}: \
+         build both against one version of the contract"
+    )]
+    MixedVersions {
+        /// The file.
+        path: PathBuf,
+        /// The package of its source export.
+        source_version: &'static str,
+        /// The package of its evidence export.
+        evidence_version: &'static str,
+    },
     /// The component is not a connector at all.
-    #[error("{path} does not export `{expected}`, so it is not a connector (it exports: {found})")]
+    #[error(
+        "{path} exports neither `partner:connector/source` nor `partner:connector/evidence`, so it is \
+         not a connector (it exports: {found})"
+    )]
     NotConnector {
         /// The file.
         path: PathBuf,
-        /// The export this host needs.
-        expected: &'static str,
         /// What it exports.
         found: String,
     },
@@ -216,9 +278,7 @@ impl LoadedComponent {
         let started = Instant::now();
         if let Some((pre, declaration)) = shared.and_then(|s| s.get(&digest)) {
             // Checked when it was first loaded: the same bytes are the same component.
-            let ty = match &*pre {
-                World::V1(p, _) => p.instance_pre().component().component_type(),
-            };
+            let ty = pre.component().component_type();
             let imports = ty.imports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
             let exports = ty.exports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
             let load_time = started.elapsed();
@@ -256,15 +316,24 @@ impl LoadedComponent {
         let ty = component.component_type();
         let imports: Vec<String> = ty.imports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
         let exports: Vec<String> = ty.exports(engine.wasmtime()).map(|(name, _)| name.to_string()).collect();
-        let package = check_exports(&path, &exports)?;
+        let found = check_exports(&path, &exports)?;
 
         let pre: InstancePre<HostState> =
             engine.linker().instantiate_pre(&component).map_err(|e| missing_import(&path, &imports, &e))?;
-        let pre = v1::ConnectorPre::new(pre).map_err(|e| LoadError::Invalid {
+        let package = found.package;
+        let mismatch = |what: &str, e: wasmtime::Error| LoadError::Invalid {
             path: path.clone(),
-            message: format!("its source export does not match the contract of {package}: {e:#}"),
-        })?;
-        let pre = Arc::new(World::V1(pre, package));
+            message: format!("its {what} export does not match the contract of {package}: {e:#}"),
+        };
+        let source = match found.exports.source {
+            true => Some(SourceIndices::new(&pre).map_err(|e| mismatch("source", e))?),
+            false => None,
+        };
+        let evidence = match found.exports.evidence {
+            true => Some(EvidenceIndices::new(&pre).map_err(|e| mismatch("evidence", e))?),
+            false => None,
+        };
+        let pre = Arc::new(World::V1 { pre, package, source, evidence });
         if let Some(shared) = shared {
             shared.loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             shared.put(&digest, &pre, &declaration);
@@ -286,33 +355,62 @@ impl LoadedComponent {
     pub fn package(&self) -> &'static str {
         self.pre.package()
     }
+
+    /// Which exports of the contract the component has.
+    pub fn contract_exports(&self) -> Exports {
+        self.pre.exports()
+    }
 }
 
-/// The package version a component's exports say it was built against, or why it is
-/// not a connector this host runs.
-fn check_exports(path: &Path, exports: &[String]) -> Result<&'static str, LoadError> {
-    let versions: Vec<&str> = exports.iter().filter_map(|n| n.strip_prefix("partner:connector/source@")).collect();
-    if let Some(package) =
-        v1::PACKAGES.iter().find(|p| versions.iter().any(|v| p.strip_prefix("partner:connector@") == Some(*v)))
-    {
-        return Ok(package);
+/// What a component's exports say about it: the version of the package it was built
+/// against and which of the contract's exports it has.
+struct Found {
+    package: &'static str,
+    exports: Exports,
+}
+
+/// The package version a component's exports say it was built against, and which
+/// exports it has, or why it is not a connector this host runs.
+fn check_exports(path: &Path, exports: &[String]) -> Result<Found, LoadError> {
+    let versions = |interface: &str| -> Vec<String> {
+        let prefix = format!("partner:connector/{interface}@");
+        exports.iter().filter_map(|n| n.strip_prefix(&prefix).map(str::to_string)).collect()
+    };
+    let (sources, evidence) = (versions("source"), versions("evidence"));
+    let supported = |packages: &[&'static str], found: &[String]| {
+        packages.iter().copied().find(|p| found.iter().any(|v| p.strip_prefix("partner:connector@") == Some(v)))
+    };
+    let source_package = supported(&v1::PACKAGES, &sources);
+    let evidence_package = supported(&v1_1::PACKAGES, &evidence);
+    let wrong = |interface: &str, version: &str| LoadError::WrongVersion {
+        path: path.to_path_buf(),
+        export: format!("partner:connector/{interface}@{version}"),
+        found: format!("partner:connector@{version}"),
+        supported: v1::SUPPORTED,
+    };
+    // An export of an unsupported version is refused even beside a supported one:
+    // the host would otherwise run half of what the partner built.
+    if let (None, Some(version)) = (source_package, sources.first()) {
+        return Err(wrong("source", version));
     }
-    match versions.first() {
-        Some(version) => Err(LoadError::WrongVersion {
-            path: path.to_path_buf(),
-            export: format!("partner:connector/source@{version}"),
-            found: format!("partner:connector@{version}"),
-            supported: v1::SUPPORTED,
-        }),
-        None => {
+    if let (None, Some(version)) = (evidence_package, evidence.first()) {
+        return Err(wrong("evidence", version));
+    }
+    let package = match (source_package, evidence_package) {
+        (Some(s), Some(e)) if s != e => {
+            return Err(LoadError::MixedVersions { path: path.to_path_buf(), source_version: s, evidence_version: e });
+        }
+        (Some(package), _) | (None, Some(package)) => package,
+        (None, None) => {
             let found = if exports.is_empty() {
                 "nothing".to_string()
             } else {
                 exports.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
             };
-            Err(LoadError::NotConnector { path: path.to_path_buf(), expected: v1::SOURCE_EXPORT, found })
+            return Err(LoadError::NotConnector { path: path.to_path_buf(), found });
         }
-    }
+    };
+    Ok(Found { package, exports: Exports { source: source_package.is_some(), evidence: evidence_package.is_some() } })
 }
 
 fn missing_import(path: &Path, imports: &[String], e: &wasmtime::Error) -> LoadError {

@@ -49,6 +49,17 @@ pub enum GuestError {
         /// What it returned, and what it should have.
         detail: String,
     },
+    /// The component does not export what the call needs (`search` of a component
+    /// without the `evidence` export, `list-drafts` of one without `source`).
+    #[error("connector `{connector}`: {call} is not offered: the component does not export `{export}`")]
+    NotExported {
+        /// The connector's name.
+        connector: String,
+        /// The export called.
+        call: &'static str,
+        /// The interface it would need.
+        export: &'static str,
+    },
     /// The guest trapped (a panic, an `unreachable`, a stack overflow).
     #[error("connector `{connector}`: {call} trapped: {message}")]
     Trap {

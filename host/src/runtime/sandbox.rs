@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::v1;
+use super::bindings::{v1, v1_1};
 use super::capabilities::HostState;
 use super::component::{LoadedComponent, World};
 use super::engine::{Engine, SLICE_TICKS};
 use super::guest_error::GuestError;
-use crate::contract::{ConnectorError, Draft, DraftPage, PageRequest, SourceRecord};
+use crate::contract::{ConnectorError, Draft, DraftPage, Evidence, PageRequest, SourceRecord};
 use crate::manifest::Manifest;
 
 const STARTED: &str = "a started sandbox has an instance";
@@ -45,8 +45,16 @@ macro_rules! timed {
 
 /// An instance, by the version of the connector world its component implements.
 enum Instance {
-    V1(v1::Connector),
+    /// `partner:connector@1.x`: its `source` export, its `evidence` export, or both.
+    V1 {
+        source: Option<v1::exports::partner::connector::source::Guest>,
+        evidence: Option<v1_1::exports::partner::connector::evidence::Guest>,
+    },
 }
+
+/// The interfaces a call needs, for [`GuestError::NotExported`].
+const SOURCE: &str = "partner:connector/source";
+const EVIDENCE: &str = "partner:connector/evidence";
 
 /// A live instance of a connector, for one run.
 pub struct Sandbox {
@@ -112,8 +120,22 @@ impl Sandbox {
         const CALL: &str = "instantiate";
         let deadline = sandbox.arm(CALL)?;
         let instance = match &*component.pre {
-            World::V1(pre, _) => {
-                Instance::V1(timed!(sandbox, CALL, deadline, pre.instantiate_async(&mut sandbox.store))?)
+            World::V1 { pre, source, evidence, .. } => {
+                let instance = timed!(sandbox, CALL, deadline, pre.instantiate_async(&mut sandbox.store))?;
+                // Loading an export type-checks it against the contract.
+                let source = match source {
+                    Some(indices) => {
+                        Some(indices.load(&mut sandbox.store, &instance).map_err(|e| sandbox.fail(CALL, e))?)
+                    }
+                    None => None,
+                };
+                let evidence = match evidence {
+                    Some(indices) => {
+                        Some(indices.load(&mut sandbox.store, &instance).map_err(|e| sandbox.fail(CALL, e))?)
+                    }
+                    None => None,
+                };
+                Instance::V1 { source, evidence }
             }
         };
         sandbox.instance = Some(instance);
@@ -188,8 +210,9 @@ impl Sandbox {
         const CALL: &str = "source-name";
         let deadline = self.arm(CALL)?;
         let name = match self.instance.as_ref().expect(STARTED) {
-            Instance::V1(b) => {
-                timed!(self, CALL, deadline, b.partner_connector_source().call_source_name(&mut self.store))?
+            Instance::V1 { source, .. } => {
+                let source = source.as_ref().ok_or_else(|| self.not_exported(CALL, SOURCE))?;
+                timed!(self, CALL, deadline, source.call_source_name(&mut self.store))?
             }
         };
         let well_formed = (1..=MAX_SOURCE_NAME).contains(&name.len())
@@ -213,9 +236,9 @@ impl Sandbox {
         const CALL: &str = "list-drafts";
         let deadline = self.arm(CALL)?;
         let page: DraftPage = match self.instance.as_ref().expect(STARTED) {
-            Instance::V1(b) => {
+            Instance::V1 { source, .. } => {
                 let req = req.into();
-                let source = b.partner_connector_source();
+                let source = source.as_ref().ok_or_else(|| self.not_exported(CALL, SOURCE))?;
                 timed!(self, CALL, deadline, source.call_list_drafts(&mut self.store, &req))?
                     .map_err(|e| self.refused(CALL, e))?
                     .into()
@@ -230,8 +253,8 @@ impl Sandbox {
         const CALL: &str = "get-record";
         let deadline = self.arm(CALL)?;
         match self.instance.as_ref().expect(STARTED) {
-            Instance::V1(b) => {
-                let source = b.partner_connector_source();
+            Instance::V1 { source, .. } => {
+                let source = source.as_ref().ok_or_else(|| self.not_exported(CALL, SOURCE))?;
                 let record = timed!(self, CALL, deadline, source.call_get_record(&mut self.store, id))?;
                 record.map(SourceRecord::from).map_err(|e| self.refused(CALL, e))
             }
@@ -243,9 +266,9 @@ impl Sandbox {
         const CALL: &str = "to-envelopes";
         let deadline = self.arm(CALL)?;
         let drafts: Vec<Draft> = match self.instance.as_ref().expect(STARTED) {
-            Instance::V1(b) => {
+            Instance::V1 { source, .. } => {
                 let records: Vec<_> = records.into_iter().map(Into::into).collect();
-                let source = b.partner_connector_source();
+                let source = source.as_ref().ok_or_else(|| self.not_exported(CALL, SOURCE))?;
                 timed!(self, CALL, deadline, source.call_to_envelopes(&mut self.store, &records))?
                     .map_err(|e| self.refused(CALL, e))?
                     .into_iter()
@@ -255,6 +278,49 @@ impl Sandbox {
         };
         self.check_count(CALL, drafts.len())?;
         Ok(drafts)
+    }
+
+    /// `search` of the evidence export: at most `limit` items, checked for count only
+    /// (their content is checked by [`crate::evidence`]).
+    pub async fn search(&mut self, query: &str, limit: u32) -> Result<Vec<Evidence>, GuestError> {
+        const CALL: &str = "search";
+        let deadline = self.arm(CALL)?;
+        let found: Vec<Evidence> = match self.instance.as_ref().expect(STARTED) {
+            Instance::V1 { evidence, .. } => {
+                let evidence = evidence.as_ref().ok_or_else(|| self.not_exported(CALL, EVIDENCE))?;
+                timed!(self, CALL, deadline, evidence.call_search(&mut self.store, query, limit))?
+                    .map_err(|e| self.refused(CALL, e))?
+                    .into_iter()
+                    .map(Evidence::from)
+                    .collect()
+            }
+        };
+        if found.len() > limit as usize {
+            return Err(GuestError::Contract {
+                connector: self.name.clone(),
+                call: CALL,
+                detail: format!("it returned {} items when asked for at most {limit}", found.len()),
+            });
+        }
+        self.check_count(CALL, found.len())?;
+        Ok(found)
+    }
+
+    /// `fetch` of the evidence export.
+    pub async fn fetch(&mut self, id: &str) -> Result<Option<Evidence>, GuestError> {
+        const CALL: &str = "fetch";
+        let deadline = self.arm(CALL)?;
+        match self.instance.as_ref().expect(STARTED) {
+            Instance::V1 { evidence, .. } => {
+                let evidence = evidence.as_ref().ok_or_else(|| self.not_exported(CALL, EVIDENCE))?;
+                let found = timed!(self, CALL, deadline, evidence.call_fetch(&mut self.store, id))?;
+                found.map(|e| e.map(Evidence::from)).map_err(|e| self.refused(CALL, e))
+            }
+        }
+    }
+
+    fn not_exported(&self, call: &'static str, export: &'static str) -> GuestError {
+        GuestError::NotExported { connector: self.name.clone(), call, export }
     }
 
     /// Gives the guest the state an earlier run left.

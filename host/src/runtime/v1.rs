@@ -1,10 +1,12 @@
-//! `partner:connector@1.0.0` at the edge: its WIT types converted to and from the
-//! host's own ([`crate::contract`]). Nothing behind the edge sees a `v1` type.
+//! `partner:connector@1.x` at the edge: its WIT types converted to and from the
+//! host's own ([`crate::contract`]), those of 1.0 and what 1.1 adds (evidence).
+//! Nothing behind the edge sees a WIT type.
 
 use super::bindings::v1::partner::connector::{http as wit_http, types as wit};
+use super::bindings::v1_1::exports::partner::connector::evidence as wit_evidence;
 use crate::contract::http::{Method, Request, Response};
 use crate::contract::{
-    ConnectorError, Draft, DraftPage, ErrorCase, PageRequest, Provenance, RecordType, Skipped, SourceRecord,
+    ConnectorError, Draft, DraftPage, ErrorCase, Evidence, PageRequest, Provenance, RecordType, Skipped, SourceRecord,
 };
 
 impl From<wit::ConnectorError> for ConnectorError {
@@ -120,6 +122,22 @@ impl From<wit::DraftPage> for DraftPage {
             drafts: p.drafts.into_iter().map(Draft::from).collect(),
             next_cursor: p.next_cursor,
             skipped: p.skipped.into_iter().map(Skipped::from).collect(),
+        }
+    }
+}
+
+impl From<wit_evidence::Evidence> for Evidence {
+    fn from(e: wit_evidence::Evidence) -> Evidence {
+        Evidence {
+            id: e.id,
+            title: e.title,
+            content: e.content,
+            url: e.url,
+            author: e.author,
+            created_at: e.created_at,
+            confidence: e.confidence,
+            authority: e.authority,
+            metadata: e.metadata,
         }
     }
 }

@@ -10,6 +10,8 @@
 //! | `POST /connectors/{name}/run` | run it now; answers with the run report (409 if a run is going on, 503 if every run slot is taken) |
 //! | `POST /connectors/{name}/reload` | reload its files; 422 with why if the new version is refused |
 //! | `GET /connectors/{name}/records/{id}` | `get-record` through the sandbox, sealed (503 past `serve.max_parallel_lookups` at once) |
+//! | `GET /connectors/{name}/search?q=…&limit=…` | an evidence connector's `search`, sealed and scored ([`super::evidence`]) |
+//! | `GET /connectors/{name}/evidence/{id}` | an evidence connector's `fetch`, sealed |
 //! | `GET /connectors/{name}/cursor` | its stored cursor: `{"connector", "stored", "cursor", "updated_at"}` |
 //! | `POST /connectors/{name}/cursor/reset` | clears it, or sets it to the body's `{"to": CURSOR}`; answers what it replaced (409 while a run is going on) |
 //!
@@ -48,6 +50,8 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/connectors/{name}/reload", post(reload))
         .route("/connectors/{name}/approve", post(approve))
         .route("/connectors/{name}/records/{id}", get(record))
+        .route("/connectors/{name}/search", get(super::evidence::search))
+        .route("/connectors/{name}/evidence/{id}", get(super::evidence::fetch))
         .route("/connectors/{name}/cursor", get(cursor))
         .route("/connectors/{name}/cursor/reset", post(cursor_reset))
         .route("/cluster", get(cluster))
@@ -56,7 +60,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .with_state(daemon)
 }
 
-fn error(status: StatusCode, message: String) -> Response {
+pub(super) fn error(status: StatusCode, message: String) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
@@ -64,7 +68,7 @@ fn error(status: StatusCode, message: String) -> Response {
 const RETRY_AFTER_S: u64 = 1;
 
 /// 503 with `Retry-After`: a bound is reached; `message` says which.
-fn busy(message: String) -> Response {
+pub(super) fn busy(message: String) -> Response {
     let mut r = error(StatusCode::SERVICE_UNAVAILABLE, format!("busy: {message}; retry in {RETRY_AFTER_S} s"));
     r.headers_mut().insert(header::RETRY_AFTER, RETRY_AFTER_S.into());
     r
@@ -223,7 +227,7 @@ async fn list(State(daemon): Shared) -> Response {
     axum::Json(json!({ "connectors": connectors, "config_errors": errors })).into_response()
 }
 
-fn not_found(name: &str) -> Response {
+pub(super) fn not_found(name: &str) -> Response {
     error(StatusCode::NOT_FOUND, format!("no connector named `{name}`"))
 }
 
@@ -255,6 +259,13 @@ async fn run(State(daemon): Shared, Path(name): Path<String>) -> Response {
             "all {} run slots (`serve.max_parallel_runs`) are taken, connector `{name}` was not run",
             daemon.max_parallel_runs()
         )),
+        RunOutcome::NoSource => error(
+            StatusCode::CONFLICT,
+            format!(
+                "connector `{name}` is an evidence connector: it has no records to run; search it with GET \
+                 /connectors/{name}/search?q=WORDS"
+            ),
+        ),
         RunOutcome::NotLeased => error(
             StatusCode::CONFLICT,
             format!("connector `{name}` runs on the host that holds its lease, not this one: see GET /cluster"),

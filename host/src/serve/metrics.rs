@@ -128,15 +128,45 @@ pub fn render(daemon: &Daemon, per_connector: Option<bool>) -> String {
         "Components compiled or read from the compile cache, not shared.",
     );
     let _ = writeln!(out, "host_component_loads_total {}", daemon.components.loaded());
+    family(
+        &mut out,
+        "connector_evidence_cache_total",
+        "counter",
+        "Evidence calls (search, fetch) by whether the host's cache answered them; since the version went live.",
+    );
+    for (name, _, live, _) in &data {
+        if let Some(v) = live.as_ref().filter(|v| v.component.contract_exports().evidence) {
+            let stats = v.evidence_cache.stats();
+            for (result, n) in [("hit", stats.hits), ("miss", stats.misses)] {
+                let _ = writeln!(
+                    out,
+                    "connector_evidence_cache_total{{connector=\"{}\",result=\"{result}\"}} {n}",
+                    esc(name)
+                );
+            }
+        }
+    }
+    family(&mut out, "connector_evidence_cache_entries", "gauge", "Evidence answers the host's cache holds.");
+    for (name, _, live, _) in &data {
+        if let Some(v) = live.as_ref().filter(|v| v.component.contract_exports().evidence) {
+            let _ = writeln!(
+                out,
+                "connector_evidence_cache_entries{{connector=\"{}\"}} {}",
+                esc(name),
+                v.evidence_cache.stats().entries
+            );
+        }
+    }
     family(&mut out, "connector_info", "gauge", "The live version of a connector.");
     for (name, _, live, _) in &data {
         if let Some(v) = live {
             let _ = writeln!(
                 out,
-                "connector_info{{connector=\"{}\",digest=\"{}\",package=\"{}\",source=\"{}\"}} 1",
+                "connector_info{{connector=\"{}\",digest=\"{}\",package=\"{}\",world=\"{}\",source=\"{}\"}} 1",
                 esc(name),
                 v.component.digest,
                 v.component.package(),
+                v.component.contract_exports().world(),
                 esc(&v.manifest.source)
             );
         }
@@ -187,6 +217,19 @@ fn totals(out: &mut String, daemon: &Daemon, counters: &[&super::slot::Counters]
     plain_histogram(out, "host_schedule_lag_seconds", &merged(|c| &c.lag_seconds));
     family(out, "host_resource_failures_total", "counter", "Runs that failed for want of a resource of the host.");
     let _ = writeln!(out, "host_resource_failures_total {}", sum(|c| c.resource_failures));
+    family(
+        out,
+        "host_evidence_cache_total",
+        "counter",
+        "Evidence calls of every connector, by whether the cache answered.",
+    );
+    let (mut hits, mut misses) = (0, 0);
+    for v in daemon.all().iter().filter_map(|s| s.live()) {
+        let stats = v.evidence_cache.stats();
+        (hits, misses) = (hits + stats.hits, misses + stats.misses);
+    }
+    let _ = writeln!(out, "host_evidence_cache_total{{result=\"hit\"}} {hits}");
+    let _ = writeln!(out, "host_evidence_cache_total{{result=\"miss\"}} {misses}");
     if let Some(me) = &daemon.cluster {
         use std::sync::atomic::Ordering::Relaxed;
         family(out, "host_leases_held", "gauge", "Connector leases this host holds.");

@@ -29,13 +29,15 @@ pub struct Version {
     pub component: Arc<LoadedComponent>,
     /// Its manifest.
     pub manifest: Arc<Manifest>,
-    /// What `source-name` answered.
-    pub source_name: String,
+    /// What `source-name` answered; none for an evidence connector (no `source`).
+    pub source_name: Option<String>,
     /// When it went live (RFC 3339).
     pub live_since: String,
     /// Its HTTP egress (kept across runs and versions while `[http]` is unchanged,
     /// so breakers and rate limits carry over).
     pub egress: Arc<Egress>,
+    /// Its cache of evidence answers (`[cache]`); a new version starts it empty.
+    pub evidence_cache: Arc<crate::evidence::cache::Cache>,
 }
 
 /// A new version that declares more than the live one: held back, not run, until an
@@ -193,6 +195,8 @@ pub enum RunOutcome {
     /// The store is shared and another host holds this connector's lease (or none
     /// does yet): it runs there.
     NotLeased,
+    /// The live version is an evidence connector: it has no records to run.
+    NoSource,
 }
 
 /// One connector of the daemon.
@@ -292,6 +296,12 @@ impl Slot {
 
     /// Whether its last successful run is within its health window.
     pub fn healthy(&self) -> bool {
+        // An evidence connector runs nothing on a schedule: loaded is healthy.
+        if let Some(v) = self.live()
+            && !v.component.contract_exports().source
+        {
+            return true;
+        }
         let window = self.entry().health_window;
         let status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         status.last_success.is_some_and(|t| t.elapsed() <= window)
@@ -390,12 +400,19 @@ impl Slot {
         };
         let mut sandbox =
             Sandbox::start(&daemon.engine, &component, &manifest, egress.clone()).await.map_err(ReloadError::Start)?;
-        let source_name = sandbox.source_name().await.map_err(ReloadError::Check)?;
+        // An evidence connector has no source, and so no name to check.
+        let source_name = match component.contract_exports().source {
+            true => Some(sandbox.source_name().await.map_err(ReloadError::Check)?),
+            false => None,
+        };
         drop(sandbox);
         if let Some(old) = &old
             && old.source_name != source_name
         {
-            return Err(ReloadError::SourceChanged { new: source_name, live: old.source_name.clone() });
+            return Err(ReloadError::SourceChanged {
+                new: source_name.unwrap_or_else(|| "none (an evidence connector)".into()),
+                live: old.source_name.clone().unwrap_or_else(|| "none (an evidence connector)".into()),
+            });
         }
         if let Some(old) = &old {
             log_grant_changes(&self.name, &old.manifest, &manifest);
@@ -407,12 +424,14 @@ impl Slot {
             Some(old) => crate::declaration::added(old.component.declaration.as_ref(), component.declaration.as_ref()),
             None => Vec::new(),
         };
+        let evidence_cache = Arc::new(crate::evidence::cache::Cache::new(&manifest.cache));
         let version = Arc::new(Version {
             component,
             manifest: Arc::new(manifest),
             source_name,
             live_since: crate::timestamp::now(),
             egress,
+            evidence_cache,
         });
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if !added.is_empty() {
@@ -447,6 +466,9 @@ impl Slot {
         let Some(version) = self.live() else {
             return RunOutcome::NotLoaded;
         };
+        if !version.component.contract_exports().source {
+            return RunOutcome::NoSource;
+        }
         // Held (not to be given back) until this function returns, whichever way.
         let taken = match &daemon.cluster {
             Some(me) => match me.take(&self.name) {

@@ -123,6 +123,21 @@ const MIGRATIONS: &[&str] = &[
     // 7: which host ran a run, and under which lease epoch (`host serve` on a
     // shared store; on SQLite these stay empty, one host being all there is).
     "ALTER TABLE runs ADD COLUMN host TEXT; ALTER TABLE runs ADD COLUMN epoch INTEGER;",
+    // 8: evidence linked to the claims it grounds (`host search --claim`): one row
+    // per claim, source, record and version of the record (its raw hash), so linking
+    // the same evidence again changes nothing.
+    "CREATE TABLE provenance (
+        claim_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        raw_sha256 TEXT NOT NULL,
+        connector TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        title TEXT NOT NULL,
+        score REAL NOT NULL,
+        linked_at TEXT NOT NULL,
+        PRIMARY KEY (claim_id, source, record_id, raw_sha256)
+    );",
 ];
 
 /// PostgreSQL's migrations, in order; never edited once released.
@@ -202,6 +217,19 @@ const POSTGRES: &[&str] = &[
         expires_at TIMESTAMPTZ NOT NULL,
         acquired_at TIMESTAMPTZ NOT NULL,
         digest TEXT
+    );",
+    // 2: SQLite's 8, evidence linked to claims.
+    "CREATE TABLE provenance (
+        claim_id TEXT COLLATE \"C\" NOT NULL,
+        source TEXT COLLATE \"C\" NOT NULL,
+        record_id TEXT COLLATE \"C\" NOT NULL,
+        raw_sha256 TEXT COLLATE \"C\" NOT NULL,
+        connector TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        title TEXT NOT NULL,
+        score DOUBLE PRECISION NOT NULL,
+        linked_at TEXT NOT NULL,
+        PRIMARY KEY (claim_id, source, record_id, raw_sha256)
     );",
 ];
 

@@ -9,6 +9,7 @@ mod credentials;
 mod cursor_reset;
 mod docs;
 mod errors;
+mod evidence;
 mod file_connector;
 mod http;
 mod http_json_apis;

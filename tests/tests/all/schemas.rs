@@ -16,7 +16,7 @@ fn assert_valid(v: &jsonschema::Validator, value: &serde_json::Value, what: &str
 #[test]
 fn the_shipped_manifests_match_the_manifest_schema() {
     let v = schema("connector_manifest.schema.json");
-    for file in ["guests/file.toml", "guests/http_json.toml", "guests/github.toml"] {
+    for file in ["guests/file.toml", "guests/http_json.toml", "guests/github.toml", "guests/mediawiki.toml"] {
         let text = std::fs::read_to_string(root().join(file)).unwrap();
         let manifest: serde_json::Value = toml::from_str(&text).unwrap();
         assert_valid(&v, &manifest, file);

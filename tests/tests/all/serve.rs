@@ -43,7 +43,7 @@ pub(crate) fn write_config(dir: &Path, body: &str) -> PathBuf {
     config
 }
 
-fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     let lines = text.lines().map(|l| Ok(l.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("the metrics parse as Prometheus text");
     scrape
