@@ -117,7 +117,7 @@ pub fn check_call(call: Call<'_>, max_limit: u32) -> Result<(), EvidenceError> {
              limits.max_records_per_page)",
             MAX_LIMIT.min(max_limit)
         )),
-        Call::Fetch { id } if id.is_empty() => bad("the evidence id is empty".into()),
+        Call::Fetch { id: "" } => bad("the evidence id is empty".into()),
         Call::Fetch { id } if id.len() > MAX_ID => {
             bad(format!("the evidence id is {} bytes, more than {MAX_ID}", id.len()))
         }

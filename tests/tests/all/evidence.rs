@@ -126,7 +126,8 @@ fn mediawiki_search_is_scored_sealed_and_ranked_by_the_host() {
     let mut last = f64::MAX;
     for e in &envelopes {
         let id = e["record_id"].as_str().unwrap();
-        let rank = hits.iter().position(|h| h["pageid"].to_string() == id).unwrap();
+        let rank =
+            hits.iter().position(|h| h["pageid"].as_u64().map(|p| p.to_string()).as_deref() == Some(id)).unwrap();
         let hit = &hits[rank];
         assert_eq!(e["envelope_version"], "1.0");
         assert_eq!(e["source"], "wikipedia");
