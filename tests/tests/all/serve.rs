@@ -266,6 +266,11 @@ fn a_hostile_connector_does_not_hold_up_the_good_ones() {
         ),
     );
     let d = Daemon::start(dir.path(), &config);
+    // Three seconds of both running: counted from when both are compiled and live
+    // (a loaded machine takes seconds to compile them).
+    for name in ["feed", "spinner"] {
+        d.wait_for(&format!("/connectors/{name}"), Duration::from_secs(120), |v| v["live"].is_object());
+    }
     std::thread::sleep(Duration::from_secs(3));
     let text = d.get("/metrics").1;
     let feed_ok = metric(&text, "connector_runs_total", &[("connector", "feed"), ("outcome", "ok")]);
