@@ -79,34 +79,35 @@ pub async fn search_cmd(cache_dir: Option<PathBuf>, args: SearchArgs) -> Result<
         Some(url) => Some(crate::store::Store::open(url).await?),
         None => None,
     };
-    let (mut report, answered) = call_cmd(cache_dir, &args.connector, call).await?;
+    let Called { mut report, answered, source } = call_cmd(cache_dir, &args.connector, call).await?;
     if let (Some(store), Some(claim)) = (&store, &args.claim) {
-        let links =
-            evidence::links(claim, &report.connector, &answered.1, &answered.0.results, &crate::timestamp::now());
+        let links = evidence::links(claim, &report.connector, &source, &answered.results, &crate::timestamp::now());
         report.linked = Some(store.link_evidence(&links).await?);
         report.claim = Some(claim.clone());
     }
-    finish(&args.output, &report, &answered.0)
+    finish(&args.output, &report, &answered)
 }
 
 /// `host fetch`.
 pub async fn fetch_cmd(cache_dir: Option<PathBuf>, args: FetchArgs) -> Result<(), CliError> {
     let call = Call::Fetch { id: &args.id };
-    let (report, answered) = call_cmd(cache_dir, &args.connector, call).await?;
-    finish(&args.output, &report, &answered.0)?;
-    if answered.0.results.is_empty() && answered.0.rejected.is_empty() {
+    let Called { report, answered, .. } = call_cmd(cache_dir, &args.connector, call).await?;
+    finish(&args.output, &report, &answered)?;
+    if answered.results.is_empty() && answered.rejected.is_empty() {
         return Err(CliError::NoEvidence(args.id.clone()));
     }
     Ok(())
 }
 
-/// Loads the connector and answers `call`; the answer comes with the manifest's
-/// `source`, which links name.
-async fn call_cmd(
-    cache_dir: Option<PathBuf>,
-    args: &ConnectorArgs,
-    call: Call<'_>,
-) -> Result<(Report, (Answered, String)), CliError> {
+/// What a call answered, with its report and the manifest's `source` (which links name).
+struct Called {
+    report: Report,
+    answered: Answered,
+    source: String,
+}
+
+/// Loads the connector and answers `call`.
+async fn call_cmd(cache_dir: Option<PathBuf>, args: &ConnectorArgs, call: Call<'_>) -> Result<Called, CliError> {
     let (engine, component, manifest) = load(cache_dir, args)?;
     if !component.contract_exports().evidence {
         return Err(CliError::WrongWorld {
@@ -128,7 +129,7 @@ async fn call_cmd(
         EvidenceError::Start(StartError::Undergranted(e)) => CliError::Undergranted(e),
     })?;
     let report = Report::new(&manifest.name, call, &answered, &cache, started.elapsed());
-    Ok((report, (answered, manifest.source.clone())))
+    Ok(Called { report, answered, source: manifest.source.clone() })
 }
 
 /// Writes the envelopes and the report; refused items make the command fail after
