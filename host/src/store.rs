@@ -24,6 +24,7 @@
 //! is *superseded*: its newer version has its own, later entry. (Storing every
 //! version's text in the queue too doubled what a first run writes.)
 
+pub mod approvals;
 mod checkpoint;
 mod cursors;
 mod dead_letters;

@@ -251,10 +251,24 @@ async fn run(State(daemon): Shared, Path(name): Path<String>) -> Response {
             (code, axum::Json(serde_json::to_value(&*report).unwrap_or(Value::Null))).into_response()
         }
         RunOutcome::Busy => error(StatusCode::CONFLICT, format!("connector `{name}` is already running")),
-        RunOutcome::NotLoaded => error(
-            StatusCode::CONFLICT,
-            format!("connector `{name}` has no working version: {}", slot.status().reload_error.unwrap_or_default()),
-        ),
+        RunOutcome::NotLoaded => match slot.pending() {
+            Some(p) => error(
+                StatusCode::CONFLICT,
+                format!(
+                    "connector `{name}` has no live version: its version {} awaits approval (it declares {}); \
+                     POST /connectors/{name}/approve applies it",
+                    p.digest,
+                    p.added.join(", ")
+                ),
+            ),
+            None => error(
+                StatusCode::CONFLICT,
+                format!(
+                    "connector `{name}` has no working version: {}",
+                    slot.status().reload_error.unwrap_or_default()
+                ),
+            ),
+        },
         RunOutcome::NoRunSlot => busy(format!(
             "all {} run slots (`serve.max_parallel_runs`) are taken, connector `{name}` was not run",
             daemon.max_parallel_runs()
@@ -302,7 +316,7 @@ async fn approve(State(daemon): Shared, Path(name): Path<String>) -> Response {
     let Some(slot) = daemon.slot(&name) else {
         return not_found(&name);
     };
-    match slot.approve() {
+    match slot.approve(&daemon).await {
         Some(digest) => axum::Json(json!({ "outcome": "approved", "digest": digest })).into_response(),
         None => error(StatusCode::CONFLICT, format!("connector `{name}` has no version awaiting approval")),
     }

@@ -261,14 +261,47 @@ impl Slot {
     }
 
     /// Makes the version awaiting approval live; `None` if there is none.
-    pub fn approve(&self) -> Option<String> {
+    pub async fn approve(&self, daemon: &Daemon) -> Option<String> {
         let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take()?;
         let digest = pending.version.component.digest.clone();
         tracing::warn!(connector = %self.name, %digest, added = %pending.added.join("; "),
             "new version approved by the operator; it is live");
-        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Some(pending.version);
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = Some(pending.version.clone());
         self.counters.lock().unwrap_or_else(|e| e.into_inner()).reloads += 1;
+        self.record_approved(daemon, &pending.version).await;
         Some(digest)
+    }
+
+    /// Records in the store what the version that just went live declares: the
+    /// baseline a later version is compared with, after a restart too.
+    async fn record_approved(&self, daemon: &Daemon, version: &Version) {
+        let declaration =
+            version.component.declaration.as_ref().map(|d| serde_json::to_string(d).expect("a declaration serialises"));
+        let now = crate::timestamp::now();
+        if let Err(e) =
+            daemon.store.record_approved(&self.name, &version.component.digest, declaration.as_deref(), &now).await
+        {
+            tracing::warn!(connector = %self.name, "cannot record the live version's declaration: {e}");
+        }
+    }
+
+    /// What `component` declares beyond the version of this connector that last went
+    /// live, by the store: how a version is judged when no version is live in this
+    /// process (the daemon just started). Nothing when none ever went live. A store
+    /// that cannot say parks the version: an unknown baseline is no approval.
+    async fn added_since_approved(&self, daemon: &Daemon, component: &LoadedComponent) -> Vec<String> {
+        let approved = match daemon.store.approved(&self.name).await {
+            Ok(approved) => approved,
+            Err(e) => return vec![format!("anything (the last approved declaration cannot be read: {e})")],
+        };
+        let Some(approved) = approved.filter(|a| a.digest != component.digest) else { return Vec::new() };
+        let before = match approved.declaration.as_deref().map(serde_json::from_str::<crate::declaration::Declaration>)
+        {
+            None => None,
+            Some(Ok(d)) => Some(d),
+            Some(Err(e)) => return vec![format!("anything (the last approved declaration cannot be read: {e})")],
+        };
+        crate::declaration::added(before.as_ref(), component.declaration.as_ref())
     }
 
     /// Its status.
@@ -314,14 +347,20 @@ impl Slot {
         match &result {
             Ok(ReloadOutcome::Swapped { digest }) => {
                 tracing::info!(connector = %self.name, %digest, "new version live");
+                if let Some(live) = self.live() {
+                    self.record_approved(daemon, &live).await;
+                }
                 self.counters.lock().unwrap_or_else(|e| e.into_inner()).reloads += 1;
                 self.status.lock().unwrap_or_else(|e| e.into_inner()).reload_error = None;
             }
             Ok(ReloadOutcome::Unchanged) => {}
             Ok(ReloadOutcome::Parked { digest, added, fresh }) => {
-                if *fresh {
+                if *fresh && self.live().is_some() {
                     tracing::warn!(connector = %self.name, %digest, added = %added.join("; "),
                         "the new version declares more than the live one: parked until an operator approves it (POST /connectors/{}/approve); the live version keeps running", self.name);
+                } else if *fresh {
+                    tracing::warn!(connector = %self.name, %digest, added = %added.join("; "),
+                        "the version declares more than the last one an operator let go live: parked until an operator approves it (POST /connectors/{}/approve); the connector does not run meanwhile", self.name);
                 }
                 self.status.lock().unwrap_or_else(|e| e.into_inner()).reload_error = None;
             }
@@ -422,7 +461,7 @@ impl Slot {
         // that asks for new permissions).
         let added = match &old {
             Some(old) => crate::declaration::added(old.component.declaration.as_ref(), component.declaration.as_ref()),
-            None => Vec::new(),
+            None => self.added_since_approved(daemon, &component).await,
         };
         let evidence_cache = Arc::new(crate::evidence::cache::Cache::new(&manifest.cache));
         let version = Arc::new(Version {

@@ -125,7 +125,9 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN host TEXT; ALTER TABLE runs ADD COLUMN epoch INTEGER;",
     // 8: evidence linked to the claims it grounds (`host search --claim`): one row
     // per claim, source, record and version of the record (its raw hash), so linking
-    // the same evidence again changes nothing.
+    // the same evidence again changes nothing. And the declaration of each
+    // connector's last version an operator let go live (`host serve`), so that a
+    // restart does not wave through a version that declares more.
     "CREATE TABLE provenance (
         claim_id TEXT NOT NULL,
         source TEXT NOT NULL,
@@ -137,6 +139,12 @@ const MIGRATIONS: &[&str] = &[
         score REAL NOT NULL,
         linked_at TEXT NOT NULL,
         PRIMARY KEY (claim_id, source, record_id, raw_sha256)
+    );
+    CREATE TABLE approvals (
+        connector TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        declaration TEXT,
+        approved_at TEXT NOT NULL
     );",
 ];
 
@@ -218,7 +226,7 @@ const POSTGRES: &[&str] = &[
         acquired_at TIMESTAMPTZ NOT NULL,
         digest TEXT
     );",
-    // 2: SQLite's 8, evidence linked to claims.
+    // 2: SQLite's 8, evidence linked to claims and the approved declarations.
     "CREATE TABLE provenance (
         claim_id TEXT COLLATE \"C\" NOT NULL,
         source TEXT COLLATE \"C\" NOT NULL,
@@ -230,6 +238,12 @@ const POSTGRES: &[&str] = &[
         score DOUBLE PRECISION NOT NULL,
         linked_at TEXT NOT NULL,
         PRIMARY KEY (claim_id, source, record_id, raw_sha256)
+    );
+    CREATE TABLE approvals (
+        connector TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        declaration TEXT,
+        approved_at TEXT NOT NULL
     );",
 ];
 

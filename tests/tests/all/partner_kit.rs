@@ -272,6 +272,71 @@ fn an_escalating_hot_swap_is_parked_until_approved() {
     assert_eq!(v["pending"], Value::Null);
 }
 
+/// The rule holds across a restart: a daemon that starts on a version declaring
+/// more than the last one an operator let go live (kept in the store) parks it, and
+/// the connector does not run until it is approved; an approved version then starts
+/// on its own, as does one that declares no more.
+#[test]
+fn a_restart_does_not_wave_through_a_version_that_declares_more() {
+    let dir = scratch(&[]);
+    let wasm = packaged(dir.path(), "feed", FEED_NEEDS);
+    let manifest = std::fs::read_to_string(root().join("guests/file.toml")).unwrap();
+    let feeds = root().join("examples/feeds").display().to_string();
+    std::fs::create_dir(dir.path().join("uploads")).unwrap();
+    let manifest = manifest.replace("../examples/feeds", &feeds)
+        + &format!(
+            "\n[[dirs]]\nhost = {}\nguest = \"/uploads\"\n",
+            quote(&dir.path().join("uploads").display().to_string())
+        );
+    std::fs::write(dir.path().join("feed.toml"), &manifest).unwrap();
+    let config = dir.path().join("connectors.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[serve]\nstore = {}\n\n[[connectors]]\nname = \"feed\"\ncomponent = {}\nmanifest = {}\npoll_interval = \"1h\"\n",
+            quote(&format!("sqlite:{}", dir.path().join("serve.db").display())),
+            quote(&wasm.display().to_string()),
+            quote(&dir.path().join("feed.toml").display().to_string()),
+        ),
+    )
+    .unwrap();
+    let live = |d: &Daemon| d.wait_for("/connectors/feed", Duration::from_secs(60), |v| !v["live"].is_null());
+    let mut d = Daemon::start(dir.path(), &config);
+    live(&d);
+    d.terminate();
+
+    // While it was down, the file became a version that also reads /uploads.
+    let more = FEED_NEEDS.to_string() + "[[dirs]]\npath = \"/uploads\"\n";
+    let next = packaged(dir.path(), "next", &more);
+    let v2_digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&next).unwrap()));
+    std::fs::rename(&next, &wasm).unwrap();
+    let mut d = Daemon::start(dir.path(), &config);
+    let v = d.wait_for("/connectors/feed", Duration::from_secs(60), |v| !v["pending"].is_null());
+    assert_eq!(v["live"], Value::Null, "nothing runs: the old version's file is gone");
+    assert_eq!(v["pending"]["digest"], v2_digest.as_str());
+    assert_eq!(v["pending"]["added"], serde_json::json!(["dir `/uploads`"]));
+    assert!(
+        d.log_text().contains("the version declares more than the last one an operator let go live"),
+        "{}",
+        d.log_text()
+    );
+    let (code, body) = d.post("/connectors/feed/run");
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("its version") && body.contains("awaits approval (it declares dir `/uploads`)"), "{body}");
+    let (code, body) = d.post("/connectors/feed/approve");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(d.json("/connectors/feed")["live"]["digest"], v2_digest.as_str());
+    let (code, body) = d.post("/connectors/feed/run");
+    assert_eq!(code, 200, "{body}");
+    d.terminate();
+
+    // Approved once, it starts on its own after the next restart.
+    let d = Daemon::start(dir.path(), &config);
+    let v = live(&d);
+    assert_eq!(v["live"]["digest"], v2_digest.as_str());
+    assert_eq!(v["pending"], Value::Null);
+}
+
 /// A hot swap to a Python component (18.6 MB, tens of seconds to compile cold) is
 /// compiled off the runtime's workers: the daemon's other connectors keep running
 /// on schedule while it compiles, and the swap lands when it is done.
