@@ -207,8 +207,40 @@ function page(p, where) {
   return { records, nextCursor: optString(p.nextCursor, `${where}: nextCursor`), skipped };
 }
 
+/** Whether `p` is a provenance the bindings can lower as it is. */
+function provenanceReady(p) {
+  return (
+    p !== null &&
+    typeof p === 'object' &&
+    typeof p.uri === 'string' &&
+    (p.etag === undefined || typeof p.etag === 'string') &&
+    (p.lastModified === undefined || typeof p.lastModified === 'string') &&
+    (p.author === undefined || typeof p.author === 'string')
+  );
+}
+
+/** Whether `d` is a draft the bindings can lower as it is (what connectors usually return). */
+function draftReady(d) {
+  if (
+    typeof d.recordId !== 'string' ||
+    !RECORD_TYPES.has(d.recordType) ||
+    typeof d.sourceInstance !== 'string' ||
+    typeof d.raw !== 'string' ||
+    !(d.metadata === undefined ? 'metadata' in d : typeof d.metadata === 'string') ||
+    !Array.isArray(d.aclTags) ||
+    !provenanceReady(d.provenance)
+  ) {
+    return false;
+  }
+  const tags = d.aclTags;
+  for (let i = 0; i < tags.length; i++) if (typeof tags[i] !== 'string') return false;
+  return true;
+}
+
+/** An envelope draft, checked (and the same object when it needs no conversion). */
 function draft(d, where) {
   if (d === null || typeof d !== 'object') return wrong(where, `is ${kind(d)}; expected an envelope draft`);
+  if (draftReady(d)) return d;
   let recordType = d.recordType;
   if (!RECORD_TYPES.has(recordType)) {
     const lower = typeof recordType === 'string' ? recordType.toLowerCase() : recordType;
@@ -226,13 +258,7 @@ function draft(d, where) {
   }
   const metadata = d.metadata === undefined || d.metadata === null ? undefined : jsonText(d.metadata, `${where}.metadata`);
   const p = d.provenance;
-  const provenanceOk =
-    p !== null &&
-    typeof p === 'object' &&
-    typeof p.uri === 'string' &&
-    (p.etag === undefined || typeof p.etag === 'string') &&
-    (p.lastModified === undefined || typeof p.lastModified === 'string') &&
-    (p.author === undefined || typeof p.author === 'string');
+  const provenanceOk = provenanceReady(p);
   return {
     recordId: id(d.recordId, `${where}.recordId`),
     recordType,

@@ -134,6 +134,46 @@ test('values are converted where the contract allows: raw objects, numbers, capi
   assert.deepEqual(result.val.skipped, []);
 });
 
+test('a draft the bindings can lower as it is is handed on without a copy; any other is converted', () => {
+  const ready = {
+    recordId: 'a',
+    recordType: 'claim',
+    sourceInstance: 'x',
+    provenance: { uri: 'u', etag: undefined, lastModified: 't', author: undefined },
+    aclTags: ['t'],
+    raw: '{"id":"a"}',
+    metadata: undefined,
+  };
+  const needsWork = [
+    { ...ready, recordType: 'Claim' },
+    { ...ready, aclTags: undefined },
+    { ...ready, metadata: null },
+    { ...ready, provenance: { uri: 'u', etag: null } },
+  ];
+  const { metadata, ...withoutMetadata } = ready;
+  needsWork.push(withoutMetadata);
+  const drafts = [ready, ...needsWork];
+  const { source } = lines({
+    listRecords: () => ({ records: drafts.map((_, i) => ({ id: `r${i}`, raw: '{}', provenance: { uri: 'u' } })) }),
+    toEnvelopes: () => drafts,
+  });
+  const result = source.listDrafts({});
+  assert.equal(result.tag, 'ok', JSON.stringify(result));
+  const out = result.val.drafts;
+  assert.equal(out[0], ready, 'the same object');
+  for (let i = 1; i < out.length; i++) {
+    assert.notEqual(out[i], drafts[i], `draft ${i} is converted`);
+    assert.equal(out[i].recordType, 'claim');
+    assert.ok(Array.isArray(out[i].aclTags));
+    assert.ok('metadata' in out[i] && out[i].metadata === undefined);
+    assert.equal(out[i].provenance.etag, undefined);
+  }
+  // A tag that is not a string is still refused, naming it.
+  const bad = lines({ toEnvelopes: (rs) => rs.map((r) => ({ ...ready, recordId: r.id, aclTags: [1] })) }).source.listDrafts({});
+  assert.equal(bad.tag, 'err');
+  assert.match(bad.val.val, /aclTags\[0\]/);
+});
+
 test('async functions are awaited', async () => {
   const { source } = lines({
     async listRecords() {

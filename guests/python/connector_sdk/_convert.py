@@ -5,6 +5,13 @@ value of the wrong type (an ``int`` where the WIT says ``string``, text with a l
 surrogate, a ``u32`` out of range). A trap would end the run without saying which
 connector code was wrong, so every value is checked here first and a wrong one is
 a ``TypeError`` naming the field; the export turns it into ``other``.
+
+The check costs little where it matters, a page of drafts: a draft whose every field
+already has its exact type (what connectors return) is converted in one step
+(``_fast_draft``), with ASCII text checked in O(1) and other text encoded once; any
+other draft goes through the field-by-field conversion, which names what is wrong.
+The host checks every value again anyway (it treats the guest as hostile): the
+checks here are for the connector's error messages and against traps.
 """
 
 from __future__ import annotations
@@ -205,8 +212,63 @@ def page_to_wit(page: Any, call: str) -> Any:
     )
 
 
+def _encodable(text: str) -> bool:
+    """Whether ``text`` (a ``str``) can be lowered: valid Unicode, no lone surrogate."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _fast_draft(d: Any) -> Any:
+    """The WIT draft of ``d`` when every field already has its exact type and every
+    text can be lowered; ``None`` otherwise (``draft_to_wit`` then says what is wrong)."""
+    if type(d) is not Draft:
+        return None
+    p = d.provenance
+    record_type = d.record_type
+    if type(p) is not Provenance or type(record_type) is not RecordType or d.acl_tags:
+        return None
+    wit_type = _RECORD_TYPES.get(record_type)
+    if wit_type is None:
+        wit_type = _record_type(record_type, "record_type")  # a member: always a case
+    record_id, source_instance, raw, metadata = d.record_id, d.source_instance, d.raw, d.metadata
+    uri, etag, last_modified, author = p.uri, p.etag, p.last_modified, p.author
+    if (
+        type(record_id) is not str
+        or type(source_instance) is not str
+        or type(uri) is not str
+        or type(raw) is not str
+        or not (etag is None or type(etag) is str)
+        or not (last_modified is None or type(last_modified) is str)
+        or not (author is None or type(author) is str)
+        or not (metadata is None or type(metadata) is str)
+    ):
+        return None
+    # str.isascii() is O(1); the rest (often `raw`) is encoded once to find a surrogate.
+    if not (
+        (record_id.isascii() or _encodable(record_id))
+        and (source_instance.isascii() or _encodable(source_instance))
+        and (uri.isascii() or _encodable(uri))
+        and (raw.isascii() or _encodable(raw))
+        and (etag is None or etag.isascii() or _encodable(etag))
+        and (last_modified is None or last_modified.isascii() or _encodable(last_modified))
+        and (author is None or author.isascii() or _encodable(author))
+        and (metadata is None or metadata.isascii() or _encodable(metadata))
+    ):
+        return None
+    t = _host.types
+    return t.EnvelopeDraft(
+        record_id, wit_type, source_instance, t.Provenance(uri, etag, last_modified, author), [], raw, metadata
+    )
+
+
 def draft_to_wit(d: Any, what: str) -> Any:
     """A WIT ``envelope-draft`` of an SDK ``Draft``."""
+    fast = _fast_draft(d)
+    if fast is not None:
+        return fast
     if not isinstance(d, Draft):
         raise TypeError(f"{what} is {type(d).__name__}, expected connector_sdk.Draft")
     metadata = d.metadata
@@ -233,7 +295,16 @@ def drafts_to_wit(drafts: Any, call: str, expected: int) -> List[Any]:
         raise TypeError(f"{call} returned {type(drafts).__name__}, expected a list of connector_sdk.Draft")
     if len(drafts) != expected:
         raise TypeError(f"{call} returned {len(drafts)} drafts for {expected} records; the contract is one per record")
-    return [draft_to_wit(d, f"draft {i}") for i, d in enumerate(drafts)]
+    return _drafts(drafts)
+
+
+def _drafts(drafts: Any) -> List[Any]:
+    """The WIT drafts of a list of SDK drafts; a wrong one is a ``TypeError`` naming it."""
+    fast = _fast_draft
+    out = [fast(d) for d in drafts]
+    if not all(out):  # one needs converting, or is wrong: say which (a WIT draft is always true)
+        out = [w if w is not None else draft_to_wit(d, f"draft {i}") for i, (d, w) in enumerate(zip(drafts, out))]
+    return out
 
 
 def draft_page_to_wit(page: Any, call: str) -> Any:
@@ -241,7 +312,7 @@ def draft_page_to_wit(page: Any, call: str) -> Any:
     if not isinstance(page, DraftPage):
         raise TypeError(f"{call} returned {type(page).__name__}, expected connector_sdk.DraftPage")
     return _host.types.DraftPage(
-        drafts=[draft_to_wit(d, f"draft {i}") for i, d in enumerate(_list(page.drafts, "drafts"))],
+        drafts=_drafts(_list(page.drafts, "drafts")),
         next_cursor=_opt_text(page.next_cursor, "next_cursor"),
         skipped=_skipped(page.skipped, "skipped"),
     )

@@ -19,6 +19,8 @@ the host's log). Without the guard, componentize-py would trap on it.
 
 from __future__ import annotations
 
+import gc
+import sys
 import traceback
 from typing import Any, Callable, List, Optional, Type, Union
 
@@ -66,7 +68,16 @@ class Connector:
 
 
 def _guarded(call: str, body: Callable[[], Any]) -> Any:
-    """Runs ``body``; every error it raises leaves as a WIT ``connector-error``."""
+    """Runs ``body``; every error it raises leaves as a WIT ``connector-error``.
+
+    The cyclic garbage collector is paused while it runs: a page allocates thousands
+    of objects (parsed values, records, drafts), which would start many collections,
+    each of which also walks part of the interpreter's snapshotted heap. Reference
+    counting still frees what is not a cycle at once; cycles (an exception's frames)
+    wait for the first collection after the call."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
     try:
         return body()
     except _host.Err:
@@ -77,6 +88,9 @@ def _guarded(call: str, body: Callable[[], Any]) -> Any:
         other = uncaught(call, e)
         _log_traceback(call, e)
         raise _host.Err(_convert.error_to_wit(other)) from None
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _log_traceback(call: str, error: BaseException) -> None:
@@ -94,6 +108,11 @@ def export(connector: Union[Type[Connector], Callable[[], Connector]]) -> type:
     is called once, on the first call of a run, and its instance serves every call
     of that run.
     """
+    if sys.platform == "wasi":
+        # Inside a component this runs while componentize-py builds it: everything
+        # imported so far is the snapshot every run starts from. Frozen, the garbage
+        # collector never walks it again (as a server does before it forks).
+        gc.freeze()
     made: List[Connector] = []
 
     def instance() -> Connector:

@@ -286,6 +286,94 @@ class ReturnValueChecks(unittest.TestCase):
                 page = sdk.export(connector)().list_drafts(request())
                 self.assertEqual(page.drafts[0].record_type, _host.types.RecordType.CLAIM)
 
+    def test_ready_drafts_convert_in_one_step_to_what_the_checked_conversion_gives(self):
+        from connector_sdk import _convert
+
+        p = sdk.Provenance("file:///f#1", None, "2026-01-01", "Zoë")
+        drafts = [
+            sdk.Draft("1", sdk.RecordType.CLAIM, "inst", p, '{"t":"Zürich 北浜市"}'),
+            sdk.Draft("2", sdk.RecordType.EVENT, "inst", sdk.Provenance("u://2", "W/1"), "{}", [], '{"k":1}'),
+        ]
+        with FakeHost():
+            fast = [_convert._fast_draft(d) for d in drafts]
+            self.assertNotIn(None, fast)
+            checked = [_convert.draft_to_wit(sdk.Draft(**{**d.__dict__, "acl_tags": ("x",)}), "d") for d in drafts]
+        for f, c in zip(fast, checked):
+            c.acl_tags = []
+            self.assertEqual(f, c)
+        self.assertEqual(fast[1].metadata, '{"k":1}')
+        self.assertEqual(fast[1].provenance.etag, "W/1")
+
+    def test_a_draft_that_needs_converting_or_is_wrong_takes_the_checked_way(self):
+        from connector_sdk import _convert
+
+        class Text(str):
+            pass
+
+        p = sdk.Provenance("u://1")
+        needs = [
+            sdk.Draft("1", "claim", "i", p, "{}"),  # a record type by name
+            sdk.Draft("1", sdk.RecordType.CLAIM, "i", p, {"id": 1}),  # raw as a value
+            sdk.Draft("1", sdk.RecordType.CLAIM, Text("i"), p, "{}"),  # a str subclass
+            sdk.Draft("1", sdk.RecordType.CLAIM, "i", p, "{}", ["tag"]),  # acl tags
+            sdk.Draft("1", sdk.RecordType.CLAIM, "i", p, "{}", metadata={"k": 1}),
+        ]
+        with FakeHost():
+            for d in needs:
+                self.assertIsNone(_convert._fast_draft(d))
+                self.assertEqual(_convert.draft_to_wit(d, "d").record_type, _host.types.RecordType.CLAIM)
+            # Text the bindings cannot lower is refused by name, wherever it is in a page.
+            ok = sdk.Draft("1", sdk.RecordType.CLAIM, "i", p, "{}")
+            for bad, field in [
+                (sdk.Draft("1", sdk.RecordType.CLAIM, "i", p, '"\ud800 ü"'), "draft 1.raw"),
+                (sdk.Draft("1", sdk.RecordType.CLAIM, "i", sdk.Provenance("u://", author="\udfff"), "{}"), "draft 1.provenance.author"),
+                (sdk.Draft(7, sdk.RecordType.CLAIM, "i", p, "{}"), "draft 1.record_id is int 7"),
+            ]:
+                self.assertIsNone(_convert._fast_draft(bad))
+                with self.assertRaises(TypeError) as ctx:
+                    _convert.drafts_to_wit([ok, bad, ok], "to_envelopes", 3)
+                self.assertTrue(str(ctx.exception).startswith(field), str(ctx.exception))
+
+    def test_the_garbage_collector_is_paused_during_a_call_only(self):
+        import gc
+
+        seen = []
+
+        class Watching(Paged):
+            def list_records(self, cursor, limit):
+                seen.append(gc.isenabled())
+                if cursor == "boom":
+                    raise ValueError("boom")
+                return super().list_records(cursor, limit)
+
+        self.assertTrue(gc.isenabled())
+        with FakeHost():
+            source = sdk.export(Watching)()
+            source.list_drafts(request())
+            self.assertTrue(gc.isenabled())
+            with self.assertRaises(_host.Err):
+                source.list_drafts(request("boom"))
+            self.assertTrue(gc.isenabled(), "re-enabled after an error too")
+            gc.disable()
+            try:
+                source.list_drafts(request())
+                self.assertFalse(gc.isenabled(), "a collector the caller disabled stays disabled")
+            finally:
+                gc.enable()
+        self.assertEqual(seen, [False, False, False])
+
+    def test_inside_a_component_export_freezes_the_snapshot_for_the_collector(self):
+        import gc
+        import sys
+        from unittest import mock
+
+        with mock.patch.object(gc, "freeze") as freeze:
+            sdk.export(Paged)
+            freeze.assert_not_called()  # plain CPython: unit tests keep their collector
+            with mock.patch.object(sys, "platform", "wasi"):
+                sdk.export(Paged)
+            freeze.assert_called_once_with()
+
 
 def source_connector(source):
     """The connector instance behind an export instance."""

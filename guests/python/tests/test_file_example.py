@@ -196,6 +196,52 @@ class Feeds(unittest.TestCase):
         self.assertEqual(reasons["line 14"], "not UTF-8 (invalid utf-8 sequence of 1 bytes from index 11)")
         self.assertEqual(reasons["line 15"], "not a JSON object: trailing characters at column 16")
 
+    def test_numbers_out_of_range_are_refused_however_they_are_written(self):
+        long = "1" + "0" * 400
+        lines = [
+            b'{"id": "e-1", "x": 1E400}',
+            b'{"id": "e-2", "x": [1, {"y": -2.5e+309}]}',
+            ('{"id": "e-3", "x": ' + long + ".5}").encode(),
+            b'{"id": "ok-1", "x": 1e300, "y": 0.51}',
+            b'{"id": "ok-2", "x": 0.5, "text": "one e4 is not a number"}',
+            ('{"id": "ok-3", "x": "' + long + '"}').encode(),
+        ]
+        drafts, skipped = run({"path": self.feed("n.jsonl", b"\n".join(lines) + b"\n")})
+        self.assertEqual([d.record_id for d in drafts], ["ok-1", "ok-2", "ok-3"])
+        self.assertEqual([(s.locator, s.reason) for s in skipped], [(f"line {n}", "not a JSON object: number out of range") for n in (1, 2, 3)])
+
+    def test_the_one_call_parse_gives_what_the_careful_one_gives(self):
+        texts = [
+            '{"id": "a", "n": 1, "f": 0.25, "l": [1, 2.5, "x"], "o": {"k": null}}',
+            '{"id": "\\u00fc", "t": true}',
+            '{"id": "b"} trailing',
+            '{"id": "c", "x": NaN}',
+            '{"id": "d", "x": "\\ud800"}',
+            '{"id": "e", "x": "unterminated}',
+            '{"id": "f",}',
+            "[1, 2]",
+        ]
+        for text in texts:
+            for data in (None, text.encode()):
+                try:
+                    fast = ("ok", fc.parse_object(text, data))
+                except ValueError as e:
+                    fast = ("error", str(e))
+                try:
+                    value = fc._DECODER.decode(text)
+                    careful = ("ok", value) if not ("\\u" in text and not fc._encodable(value)) else ("error", "lone surrogate in hex escape")
+                except json.JSONDecodeError:
+                    careful = ("error", fast[1])  # the wording is checked below
+                except ValueError as e:
+                    careful = ("error", str(e))
+                self.assertEqual(fast, careful, text)
+        self.assertEqual(self.reason(b'{"id": "b"} trailing'), "not a JSON object: trailing characters at column 13")
+        self.assertEqual(self.reason(b'{"id": "f",}'), "not a JSON object: key must be a string at column 12")
+
+    def reason(self, line):
+        _, skipped = run({"path": self.feed("r.jsonl", line + b"\n")})
+        return skipped[0].reason
+
     def test_number_ids_are_written_as_rust_writes_them(self):
         cases = [(7, "7"), (-3, "-3"), (1.5, "1.5"), (1.0, "1"), (1e21, "1000000000000000000000"), (1e-7, "0.0000001"), (2**64, "18446744073709552000"), (2**63, "9223372036854775808")]
         for value, text in cases:

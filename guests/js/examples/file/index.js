@@ -89,8 +89,12 @@ function scalar(v) {
   return undefined;
 }
 
+/** An id made of these needs no percent-encoding (most do not). */
+const UNRESERVED = /^[A-Za-z0-9._~-]*$/;
+
 /** Percent-encodes an id for a URI fragment: all but `A-Z a-z 0-9 - . _ ~`. */
 function fragment(id) {
+  if (UNRESERVED.test(id)) return id;
   return encodeURIComponent(id).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 

@@ -34,6 +34,7 @@ resumes the other's cursor.
 from __future__ import annotations
 
 import json
+import json.scanner
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -120,17 +121,9 @@ class FileConnector(sdk.Connector):
 
     def to_envelopes(self, records: List[sdk.Record]) -> List[sdk.Draft]:
         s = SETTINGS.get()
-        return [
-            sdk.Draft(
-                record_id=r.id,
-                record_type=s.record_type,
-                source_instance=s.source_instance,
-                provenance=r.provenance,
-                raw=r.raw,
-                acl_tags=list(s.acl_tags),
-            )
-            for r in records
-        ]
+        record_type, instance, tags = s.record_type, s.source_instance, s.acl_tags
+        # Draft(record_id, record_type, source_instance, provenance, raw, acl_tags)
+        return [sdk.Draft(r.id, record_type, instance, r.provenance, r.raw, list(tags)) for r in records]
 
     # --- reading -------------------------------------------------------------------
 
@@ -180,7 +173,7 @@ def jsonl_page(s: Settings, offset: int, line: int, limit: int) -> sdk.Page:
                 text = text.strip(RUST_WHITESPACE)
                 if not text:
                     continue
-                outcome = record_of(s, text, _UNPARSED)
+                outcome = record_of(s, text, _UNPARSED, data)
                 if isinstance(outcome, sdk.Record):
                     page.records.append(outcome)
                 else:
@@ -251,31 +244,32 @@ def split_array(text: str) -> List[Tuple[str, Any]]:
 
 _UNPARSED = object()
 #: Ids made of these characters need no percent-encoding in a URI fragment.
-_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-"
 
 
-def record_of(s: Settings, text: str, value: Any) -> "sdk.Record | str":
-    """The record of one line or item (``value`` is its parsed JSON, or ``_UNPARSED``),
-    or the reason it is skipped."""
+def record_of(s: Settings, text: str, value: Any, data: Optional[bytes] = None) -> "sdk.Record | str":
+    """The record of one line or item (``value`` is its parsed JSON, or ``_UNPARSED``;
+    ``data`` the line's bytes, if at hand), or the reason it is skipped."""
     if value is _UNPARSED:
         try:
-            value = parse_object(text)
+            value = parse_object(text, data)
         except ValueError as e:
             return f"not a JSON object: {e}"
     if not isinstance(value, dict):
         return f"not a JSON object: invalid type: {unexpected(value)}, expected a JSON object"
-    record_id = scalar(value.get(s.id_field))
+    # Strings (the usual case) as they are; numbers and the rest through `scalar`.
+    v = value.get(s.id_field)
+    record_id = v if type(v) is str else scalar(v)
     if not record_id:
         return f"no `{s.id_field}` field with a non-empty string or number"
-    last_modified = scalar(value.get(s.last_modified_field)) if s.last_modified_field else None
-    author = scalar(value.get(s.author_field)) if s.author_field else None
-    fragment = record_id if _UNRESERVED.fullmatch(record_id) else quote(record_id, safe="-._~")
-    uri = f"file://{s.path}#{fragment}"
-    return sdk.Record(
-        id=record_id,
-        raw=text,
-        provenance=sdk.Provenance(uri=uri, last_modified=last_modified, author=author),
-    )
+    v = value.get(s.last_modified_field) if s.last_modified_field else None
+    last_modified = v if v is None or type(v) is str else scalar(v)
+    v = value.get(s.author_field) if s.author_field else None
+    author = v if v is None or type(v) is str else scalar(v)
+    # `strip` leaves nothing of an id made only of unreserved characters (most ids).
+    fragment = record_id if not record_id.strip(_UNRESERVED) else quote(record_id, safe="-._~")
+    # Record(id, raw, Provenance(uri, etag, last_modified, author)): `raw` is the text itself.
+    return sdk.Record(record_id, text, sdk.Provenance(f"file://{s.path}#{fragment}", None, last_modified, author))
 
 
 def _reject_constant(name: str) -> Any:
@@ -294,6 +288,18 @@ def _decoder() -> json.JSONDecoder:
 
 
 _DECODER = _decoder()
+#: Scanners (C in CPython): one call reads one value, without the checks and regular
+#: expressions around it in ``JSONDecoder.decode``. ``_SCAN_PLAIN`` reads numbers
+#: with the built-in ``float`` (no Python call a number), for text in which no number
+#: can be out of range.
+_SCAN = json.scanner.make_scanner(_DECODER)
+_SCAN_PLAIN = json.scanner.make_scanner(json.JSONDecoder(parse_constant=_reject_constant))
+#: A number is out of range (infinite as a float) only with an exponent (a digit then
+#: `e`) or hundreds of digits: in a line's bytes with every digit made `0` and every
+#: `E` made `e`, ``b"0e"`` or a long run of ``0`` (either may also be inside a string:
+#: that line is then only read the careful way).
+_NUMBER_SHAPES = bytes.maketrans(b"123456789E", b"000000000e")
+_LONG_NUMBER = b"0" * 300
 # The wording serde_json (the Rust connector's parser) uses for the same faults.
 _SERDE_WORDS = {
     "Invalid control character at": "control character (\\u0000-\\u001F) found while parsing a string",
@@ -307,9 +313,27 @@ _SERDE_WORDS = {
 }
 
 
-def parse_object(text: str) -> Any:
+def parse_object(text: str, data: Optional[bytes] = None) -> Any:
     """``text`` parsed as JSON as strictly as serde_json does (no NaN, no infinite
-    numbers, no lone surrogates); a ``ValueError`` worded like serde_json's."""
+    numbers, no lone surrogates); a ``ValueError`` worded like serde_json's.
+
+    ``data``, if given, is the bytes of the line ``text`` was read from. The scanner
+    reads a trimmed text in one call; a text it does not read whole (an error, or
+    whitespace at either end) goes through ``decode`` again, which words the error."""
+    scan = _SCAN
+    if data is not None:
+        shapes = data.translate(_NUMBER_SHAPES)
+        if b"0e" not in shapes and _LONG_NUMBER not in shapes:
+            scan = _SCAN_PLAIN
+    try:
+        value, end = scan(text, 0)
+    except (json.JSONDecodeError, StopIteration):
+        pass  # worded below
+    else:
+        if end == len(text):
+            if "\\u" in text and not _encodable(value):
+                raise ValueError("lone surrogate in hex escape")
+            return value
     try:
         value = _DECODER.decode(text)
     except json.JSONDecodeError as e:
