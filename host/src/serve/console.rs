@@ -185,7 +185,10 @@ async fn guard_headers(request: Request, next: Next) -> Response {
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it a browser sends `Origin: null` with the forms' own
+    // POSTs, which the CSRF guard refuses (a sandboxed frame of another site sends
+    // that too).
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     response
 }
@@ -212,14 +215,17 @@ pub fn message(console: &Console, caller: &Caller, status: StatusCode, heading: 
     html(status, &page)
 }
 
+/// An answer given instead of what was asked for (a refusal, a sign-in form).
+pub type Refusal = Box<Response>;
+
 /// Who the caller is, or the sign-in form (401) for one who needs to sign in.
-pub fn gate(console: &Console, headers: &HeaderMap, uri: &Uri) -> Result<Caller, Response> {
+pub fn gate(console: &Console, headers: &HeaderMap, uri: &Uri) -> Result<Caller, Refusal> {
     let caller = console.keys.caller(headers);
     if caller.allowed() {
         return Ok(caller);
     }
     let next = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    Err(login_page(console, StatusCode::UNAUTHORIZED, next, None))
+    Err(Box::new(login_page(console, StatusCode::UNAUTHORIZED, next, None)))
 }
 
 /// The sign-in form, answered with `status`.

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::session::{CSRF_FIELD, Caller};
 use super::view;
-use super::{Console, Notice, Shared, local_path, login_page, message};
+use super::{Console, Notice, Refusal, Shared, local_path, login_page, message};
 use crate::serve::slot::{ReloadOutcome, RunOutcome, Slot};
 
 /// How long "run now" waits for the run before it answers that the run goes on.
@@ -33,34 +33,34 @@ fn form(body: &[u8]) -> Form {
 }
 
 /// The caller and the form of an action's POST, or the refusal to answer.
-fn posted(console: &Console, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<(Caller, Form), Response> {
+fn posted(console: &Console, headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<(Caller, Form), Refusal> {
     let caller = console.keys.caller(headers);
     if !caller.allowed() {
-        return Err(login_page(
+        return Err(Box::new(login_page(
             console,
             StatusCode::UNAUTHORIZED,
             "/",
             Some(format!("Sign in with the admin token first: {} was not done.", uri.path())),
-        ));
+        )));
     }
     let form = form(body);
     if let Err(refused) = console.keys.check_post(&caller, headers, form.get(CSRF_FIELD).map(String::as_str)) {
         tracing::warn!(path = %uri.path(), "console POST refused: {refused}");
-        return Err(message(console, &caller, StatusCode::FORBIDDEN, "Refused", refused.to_string()));
+        return Err(Box::new(message(console, &caller, StatusCode::FORBIDDEN, "Refused", refused.to_string())));
     }
     Ok((caller, form))
 }
 
 /// The connector an action is for, or a page saying there is none.
-fn slot(console: &Console, caller: &Caller, name: &str) -> Result<std::sync::Arc<Slot>, Response> {
+fn slot(console: &Console, caller: &Caller, name: &str) -> Result<std::sync::Arc<Slot>, Refusal> {
     console.daemon.slot(name).ok_or_else(|| {
-        message(
+        Box::new(message(
             console,
             caller,
             StatusCode::NOT_FOUND,
             "No such connector",
             format!("No connector is named `{}`.", view::shown(name)),
-        )
+        ))
     })
 }
 
@@ -83,17 +83,23 @@ macro_rules! action {
     ($console:expr, $headers:expr, $uri:expr, $body:expr, $name:expr) => {{
         let (caller, form) = match posted(&$console, &$headers, &$uri, &$body) {
             Ok(p) => p,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         match slot(&$console, &caller, &$name) {
             Ok(s) => (s, form),
-            Err(r) => return r,
+            Err(r) => return *r,
         }
     }};
 }
 
 /// `POST /console/connectors/{name}/run`.
-pub async fn run(State(console): Shared, Path(name): Path<String>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+pub async fn run(
+    State(console): Shared,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let (slot, _) = action!(console, headers, uri, body, name);
     let daemon = console.daemon.clone();
     if daemon.stopping.load(std::sync::atomic::Ordering::Relaxed) {
@@ -102,10 +108,9 @@ pub async fn run(State(console): Shared, Path(name): Path<String>, headers: Head
     // The run goes on whether or not the page waits for it.
     let running = tokio::spawn(async move { slot.run_once(&daemon, crate::lifecycle::Trigger::Manual).await });
     let notice = match tokio::time::timeout(RUN_WAIT, running).await {
-        Err(_) => ok(format!(
-            "The run is going on (longer than {} s); this page shows it when it ends.",
-            RUN_WAIT.as_secs()
-        )),
+        Err(_) => {
+            ok(format!("The run is going on (longer than {} s); this page shows it when it ends.", RUN_WAIT.as_secs()))
+        }
         Ok(Err(e)) => bad(format!("The run ended abnormally: {e}")),
         Ok(Ok(outcome)) => run_notice(&console, &name, outcome),
     };
@@ -150,8 +155,12 @@ pub async fn reload(
 ) -> Response {
     let (slot, _) = action!(console, headers, uri, body, name);
     let notice = match slot.reload(&console.daemon).await {
-        Ok(ReloadOutcome::Swapped { digest }) => ok(format!("Reloaded: version {} is live.", view::short_digest(&digest))),
-        Ok(ReloadOutcome::Unchanged) => ok("Reloaded: the files are those of the live version, nothing changed.".into()),
+        Ok(ReloadOutcome::Swapped { digest }) => {
+            ok(format!("Reloaded: version {} is live.", view::short_digest(&digest)))
+        }
+        Ok(ReloadOutcome::Unchanged) => {
+            ok("Reloaded: the files are those of the live version, nothing changed.".into())
+        }
         Ok(ReloadOutcome::Parked { digest, added, .. }) => bad(format!(
             "The new version {} declares more than the live one ({}): it awaits approval below.",
             view::short_digest(&digest),
@@ -216,10 +225,16 @@ pub async fn replay(
 ) -> Response {
     let (_slot, _) = action!(console, headers, uri, body, name);
     let Ok(id) = id.parse::<i64>() else {
-        return back(&console, &name, bad(format!("`{}` is not a dead letter's id.", crate::untrusted::Shown::id(&id))));
+        return back(
+            &console,
+            &name,
+            bad(format!("`{}` is not a dead letter's id.", crate::untrusted::Shown::id(&id))),
+        );
     };
     let notice = match crate::redeliver::redeliver_one(&console.daemon.store, &name, id).await {
-        Ok(r) if r.tried == 0 => bad(format!("Dead letter {id} does not await a replay (replayed already, or not `{name}`'s).")),
+        Ok(r) if r.tried == 0 => {
+            bad(format!("Dead letter {id} does not await a replay (replayed already, or not `{name}`'s)."))
+        }
         Ok(r) if r.replayed == 1 => {
             tracing::info!(connector = %name, dead_letter = id, "dead letter replayed through the console");
             ok(format!("Dead letter {id} was sealed again and published."))
@@ -263,7 +278,7 @@ pub async fn login(State(console): Shared, headers: HeaderMap, body: Bytes) -> R
 /// `POST /logout`: the session cookie cleared.
 pub async fn logout(State(console): Shared, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
     if let Err(refused) = posted(&console, &headers, &uri, &body) {
-        return refused;
+        return *refused;
     }
     let mut response = Redirect::to("/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&super::session::sign_out_cookie()) {

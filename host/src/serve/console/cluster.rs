@@ -62,7 +62,7 @@ struct ClusterPage {
 pub async fn page(State(console): Shared, headers: HeaderMap, uri: Uri) -> Response {
     let caller = match gate(&console, &headers, &uri) {
         Ok(c) => c,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let daemon = &console.daemon;
     let frame = Frame::new(&console, &caller, "Cluster", "cluster");

@@ -115,7 +115,7 @@ struct ConnectorPage {
 pub async fn page(State(console): Shared, Path(name): Path<String>, headers: HeaderMap, uri: Uri) -> Response {
     let caller = match gate(&console, &headers, &uri) {
         Ok(c) => c,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let daemon = &console.daemon;
     let Some(slot) = daemon.slot(&name) else {
@@ -148,7 +148,11 @@ pub async fn page(State(console): Shared, Path(name): Path<String>, headers: Hea
                 if v.source_name == v.manifest.source {
                     view::shown(&v.source_name)
                 } else {
-                    format!("{} (the connector says `{}`)", view::shown(&v.manifest.source), view::shown(&v.source_name))
+                    format!(
+                        "{} (the connector says `{}`)",
+                        view::shown(&v.manifest.source),
+                        view::shown(&v.source_name)
+                    )
                 }
             })
             .unwrap_or_default(),

@@ -25,6 +25,9 @@ use crate::serve::slot::Slot;
 /// The most connectors one overview shows.
 pub const MAX_ROWS: usize = 500;
 
+/// The most bytes of a message a row quotes (the connector's page has it whole).
+const PROBLEM: usize = 200;
+
 /// One connector's row.
 #[derive(Clone, Debug)]
 pub struct Row {
@@ -141,13 +144,13 @@ fn row(console: &Console, slot: &Slot, lease: Option<&crate::store::leases::Leas
         problems.push((0, "no working version is loaded".into()));
     }
     if let Some(l) = last.as_ref().filter(|l| l.failed()) {
-        problems.push((1, format!("last run failed: {}", crate::untrusted::capped(&l.error_message, 300))));
+        problems.push((1, format!("last run failed: {}", crate::untrusted::capped(&l.error_message, PROBLEM))));
     }
     if breaker != BreakerState::Closed {
         problems.push((1, format!("circuit breaker {breaker}")));
     }
     if let Some(e) = &status.reload_error {
-        problems.push((2, format!("reload refused: {}", crate::untrusted::capped(e, 300))));
+        problems.push((2, format!("reload refused: {}", crate::untrusted::capped(e, PROBLEM))));
     }
     if slot.pending().is_some() {
         problems.push((3, "a new version awaits approval".into()));
@@ -206,7 +209,7 @@ fn order(sort: &str, a: &Row, b: &Row) -> Ordering {
 pub async fn page(State(console): Shared, headers: HeaderMap, uri: Uri) -> Response {
     let caller = match gate(&console, &headers, &uri) {
         Ok(c) => c,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let sort = super::query_param(&uri, "sort")
         .filter(|s| COLUMNS.iter().any(|c| c.0 == s))
@@ -242,7 +245,8 @@ async fn overview(console: &Arc<Console>, sort: &str) -> Overview {
             let last = RunView::of_kept(k);
             if last.failed() && r.rank > 1 {
                 r.rank = 1;
-                r.problem = Some(format!("last run failed: {}", crate::untrusted::capped(&last.error_message, 300)));
+                r.problem =
+                    Some(format!("last run failed: {}", crate::untrusted::capped(&last.error_message, PROBLEM)));
             }
             r.finished = last.finished_at.clone();
             r.last = Some(last);

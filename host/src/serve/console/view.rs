@@ -31,9 +31,12 @@ pub fn duration(ms: f64) -> String {
         format!("{ms:.0} ms")
     } else if ms < 60_000.0 {
         format!("{:.1} s", ms / 1000.0)
-    } else {
+    } else if ms < 3_600_000.0 {
         let s = (ms / 1000.0).round() as u64;
-        format!("{} min {} s", s / 60, s % 60)
+        if s.is_multiple_of(60) { format!("{} min", s / 60) } else { format!("{} min {} s", s / 60, s % 60) }
+    } else {
+        let m = (ms / 60_000.0).round() as u64;
+        if m.is_multiple_of(60) { format!("{} h", m / 60) } else { format!("{} h {} min", m / 60, m % 60) }
     }
 }
 
@@ -269,6 +272,8 @@ mod tests {
     fn durations_and_sizes_read_as_a_person_would() {
         assert_eq!(duration(340.2), "340 ms");
         assert_eq!(duration(185_000.0), "3 min 5 s");
+        assert_eq!(duration(3_600_000.0), "1 h");
+        assert_eq!(duration(5_400_000.0), "1 h 30 min");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(relative("not a time"), None);
     }
