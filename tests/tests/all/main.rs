@@ -5,6 +5,7 @@ mod cache;
 mod check;
 mod cluster;
 mod connectors;
+mod console;
 mod credentials;
 mod cursor_reset;
 mod docs;
