@@ -5,9 +5,11 @@
 // script, and the page's markup is parsed by the browser, never evaluated.
 (function () {
   "use strict";
-  var PERIOD_MS = 5000;
   var main = document.getElementById("main");
-  if (!main || main.getAttribute("data-refresh") !== "true") return;
+  if (!main) return;
+  // The period, in seconds, is the page's own (0: it does not refresh).
+  var period = parseInt(main.getAttribute("data-refresh"), 10);
+  if (!(period > 0)) return;
   var state = document.getElementById("refresh-state");
   var busy = false;
 
@@ -46,5 +48,5 @@
   }
 
   if (state) state.textContent = "live";
-  window.setInterval(refresh, PERIOD_MS);
+  window.setInterval(refresh, period * 1000);
 })();

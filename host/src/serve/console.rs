@@ -89,6 +89,16 @@ impl Console {
     }
 }
 
+/// How often a page refreshes itself, in seconds.
+pub const REFRESH_S: u32 = 5;
+
+/// How often an overview of more than [`BIG`] connectors does: each refresh reads
+/// every listed connector's lifecycle from the store.
+pub const REFRESH_BIG_S: u32 = 30;
+
+/// An overview of more connectors than this refreshes every [`REFRESH_BIG_S`].
+pub const BIG: usize = 100;
+
 /// What every page's frame (`base.html`) shows.
 #[derive(Clone, Debug)]
 pub struct Frame {
@@ -100,8 +110,8 @@ pub struct Frame {
     pub csrf: String,
     /// Whether a sign-out button is shown (signed in with the cookie).
     pub signed_in: bool,
-    /// Whether the script refreshes it.
-    pub refresh: bool,
+    /// How often the script refreshes it, in seconds (0: never).
+    pub refresh: u32,
     /// The outcome of the action that led here.
     pub notice: Option<Notice>,
     /// When it was made.
@@ -118,7 +128,7 @@ impl Frame {
             section,
             csrf: console.keys.csrf(caller),
             signed_in: matches!(caller, Caller::Session(_)),
-            refresh: true,
+            refresh: REFRESH_S,
             notice: None,
             generated_at: view::time(&crate::timestamp::now()),
             version: env!("CARGO_PKG_VERSION"),
@@ -207,7 +217,7 @@ pub fn html(status: StatusCode, template: &impl Template) -> Response {
 /// A page saying `message`, answered with `status`.
 pub fn message(console: &Console, caller: &Caller, status: StatusCode, heading: &str, message: String) -> Response {
     let page = MessagePage {
-        frame: Frame { refresh: false, ..Frame::new(console, caller, heading, "") },
+        frame: Frame { refresh: 0, ..Frame::new(console, caller, heading, "") },
         heading: heading.to_string(),
         message,
         back: "/".into(),
@@ -232,7 +242,7 @@ pub fn gate(console: &Console, headers: &HeaderMap, uri: &Uri) -> Result<Caller,
 pub fn login_page(console: &Console, status: StatusCode, next: &str, error: Option<String>) -> Response {
     let caller = Caller::Stranger;
     let page = LoginPage {
-        frame: Frame { refresh: false, ..Frame::new(console, &caller, "Sign in", "") },
+        frame: Frame { refresh: 0, ..Frame::new(console, &caller, "Sign in", "") },
         next: local_path(next).to_string(),
         error,
     };

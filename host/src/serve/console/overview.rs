@@ -216,6 +216,9 @@ pub async fn page(State(console): Shared, headers: HeaderMap, uri: Uri) -> Respo
         .unwrap_or_else(|| "problems".into());
     let page = overview(&console, &sort).await;
     let mut frame = Frame::new(&console, &caller, "Connectors", "overview");
+    if page.shown > super::BIG {
+        frame.refresh = super::REFRESH_BIG_S;
+    }
     frame.notice = console.notice(super::query_param(&uri, "notice").as_deref());
     html(StatusCode::OK, &Overview { frame, ..page })
 }
