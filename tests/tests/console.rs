@@ -5,6 +5,9 @@
 //! off loopback, and a POST without the CSRF guard is refused. A screenshot of each
 //! page is saved under the tests' temporary directory (`console/`), and into
 //! `docs/console/` when `CONSOLE_SCREENSHOTS_TO_DOCS=1`.
+//!
+//! A test process of its own, run after `all`: Chromium takes a core or more while
+//! it renders, which would skew the timing-sensitive tests of `all` beside it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +18,27 @@ use tests::daemon::{Daemon, free_port, request_with_headers};
 use tests::upstream::{Reply, Upstream};
 use tests::*;
 
-use crate::serve::{feed, quote, write_config};
+fn quote(v: &str) -> String {
+    toml::Value::String(v.to_string()).to_string()
+}
+
+/// A `[[connectors]]` entry for the example file connector (its manifest grants
+/// `examples/feeds`).
+fn feed(name: &str, poll: &str) -> String {
+    format!(
+        "[[connectors]]\nname = \"{name}\"\ncomponent = {}\nmanifest = {}\npoll_interval = \"{poll}\"\n",
+        quote(FILE_WASM),
+        quote(&root().join("guests/file.toml").display().to_string())
+    )
+}
+
+/// `connectors.toml` in `dir`, on a SQLite store there (`serve.db`).
+fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let config = dir.join("connectors.toml");
+    let store = format!("sqlite:{}", dir.join("serve.db").display());
+    std::fs::write(&config, format!("[serve]\nstore = {}\n\n{body}", quote(&store))).unwrap();
+    config
+}
 
 /// The secret the host injects into the failing upstream's requests.
 const SECRET: &str = "console-secret-token-0123456789";
@@ -208,6 +231,17 @@ fn the_console_shows_the_failing_request_and_replays_a_dead_letter() {
     );
     assert_eq!(code, 303, "the same form with its token goes through");
 
+    // An action that cannot be done says why on the page it leads back to.
+    let (code, headers, _) =
+        request_with_headers(d.addr, "POST", "/console/connectors/feed/approve", &form, &format!("csrf={csrf}"));
+    assert_eq!(code, 303);
+    let location = headers.iter().find(|(k, _)| k == "location").map(|(_, v)| v.clone()).unwrap();
+    let (_, _, html) = request_with_headers(d.addr, "GET", &location, &[], "");
+    assert!(html.contains("`feed` has no version awaiting approval."), "{html}");
+    let (code, _, html) = request_with_headers(d.addr, "GET", "/console/connectors/nope", &[], "");
+    assert_eq!(code, 404);
+    assert!(html.contains("No connector is named `nope`."), "{html}");
+
     // On SQLite there is no cluster, and the page says so.
     b.goto(&format!("{base}/console/cluster"));
     assert!(b.text("#no-cluster").contains("The store is not shared (SQLite)"));
@@ -322,4 +356,14 @@ fn the_cluster_page_shows_the_hosts_and_their_leases() {
     let owners = b.text("#connectors tbody");
     assert!(owners.contains("host-a") || owners.contains("host-b"), "{owners}");
     assert!(!owners.contains("none yet"), "{owners}");
+    // A connector's page reads its runs from the shared store, whichever host ran them.
+    for name in ["feed-1", "feed-2"] {
+        b.goto(&format!("http://{}/console/connectors/{name}", a.addr));
+        b.wait_until("a run listed", Duration::from_secs(30), |b| {
+            b.goto(&b.url());
+            b.count("#runs tr.run") >= 1
+        });
+        let run = b.text("#runs tr.run");
+        assert!(run.contains("ok") && (run.contains("host-a") || run.contains("host-b")), "{run}");
+    }
 }

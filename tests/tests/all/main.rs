@@ -5,7 +5,6 @@ mod cache;
 mod check;
 mod cluster;
 mod connectors;
-mod console;
 mod credentials;
 mod cursor_reset;
 mod docs;
