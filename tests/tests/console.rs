@@ -114,6 +114,17 @@ fn the_console_shows_the_failing_request_and_replays_a_dead_letter() {
     let d = Daemon::start_with(dir.path(), &config, &listen, None, &[("CONSOLE_UPSTREAM_TOKEN", SECRET)]);
     ran_once(&d, &["feed", "flaky", "letters"]);
     assert_eq!(up.seen()[0].header("authorization"), Some(format!("Bearer {SECRET}").as_str()));
+    // The run report keeps the failing request, as its schema says, secret redacted.
+    let report = d.json("/connectors/flaky")["status"]["last_run"].clone();
+    let schema = std::fs::read_to_string(root().join("schemas/ingest_report.schema.json")).unwrap();
+    let schema = jsonschema::validator_for(&serde_json::from_str(&schema).unwrap()).unwrap();
+    let errors: Vec<String> = schema.iter_errors(&report).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let failed = &report["http"]["last_failed_request"];
+    assert_eq!((failed["method"].as_str(), failed["status"].as_u64()), (Some("GET"), Some(503)), "{failed}");
+    assert_eq!(failed["case"], "api");
+    assert!(failed["body_excerpt"].as_str().unwrap().contains(MARKER), "{failed}");
+    assert!(!report.to_string().contains(SECRET), "{report}");
     let base = format!("http://{}", d.addr);
 
     // With JavaScript off, the page is all there: it is rendered on the server.
