@@ -32,6 +32,7 @@ pub mod address;
 pub mod bounds;
 pub mod credentials;
 pub mod exchange;
+pub mod failed;
 pub mod failure;
 pub mod recording;
 pub mod token;
@@ -96,6 +97,11 @@ pub struct HttpStats {
     /// left out of the log after the first few of each kind; the counts above hold
     /// them all.
     pub log_lines_suppressed: u64,
+    /// The last request that ended in an error for the guest: what an operator
+    /// debugging a failed run wants to see (the console shows it). Cut, redacted and
+    /// escaped where it is made ([`failed`]); absent when none failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failed_request: Option<failed::FailedRequest>,
 }
 
 /// The host's log lines about one run's requests, sampled per kind: a guest that
@@ -254,12 +260,17 @@ impl Egress {
         log: &mut RequestLog,
     ) -> Result<Response, ConnectorError> {
         stats.requests += 1;
-        let result = self.send_checked(req, call_deadline, stats, log).await;
+        // Kept for the report, should the request fail: cut before it is copied.
+        let (method, url) = (req.method.as_reqwest(), crate::untrusted::capped(&req.url, failed::MAX_URL));
+        let mut answered = None;
+        let result = self.send_checked(req, call_deadline, stats, log, &mut answered).await;
         if let Err(e) = &result {
             stats.failed += 1;
             if e.case == ErrorCase::Denied {
                 stats.denied += 1;
             }
+            let own = self.credentials.own();
+            stats.last_failed_request = Some(failed::FailedRequest::new(method.as_str(), &url, e, answered, &own));
         }
         result
     }
@@ -278,6 +289,7 @@ impl Egress {
         call_deadline: Option<Instant>,
         stats: &mut HttpStats,
         log: &mut RequestLog,
+        answered: &mut Option<failed::LastAnswer>,
     ) -> Result<Response, ConnectorError> {
         // Sizes first: nothing of the request is parsed before they are known to be
         // within bounds.
@@ -338,7 +350,7 @@ impl Egress {
         };
         let deadline = now + budget;
         let prepared = Prepared { method, url, headers, body: req.body, budget_ms: millis(budget) };
-        let result = self.with_retries(&prepared, &host, deadline, stats, log).await;
+        let result = self.with_retries(&prepared, &host, deadline, stats, log, answered).await;
         if let Some(recorder) = &self.recorder {
             // Serialising, base64-encoding and redacting bodies of up to
             // http.max_body_bytes is work for the blocking pool, not an async worker.
@@ -368,7 +380,9 @@ impl Egress {
         result
     }
 
-    /// Attempts `req` until it succeeds, fails for good, or time runs out.
+    /// Attempts `req` until it succeeds, fails for good, or time runs out;
+    /// `answered` keeps the upstream's last answer that was an error, if the last
+    /// attempt got one.
     async fn with_retries(
         &self,
         req: &Prepared,
@@ -376,6 +390,7 @@ impl Egress {
         deadline: Instant,
         stats: &mut HttpStats,
         log: &mut RequestLog,
+        answered: &mut Option<failed::LastAnswer>,
     ) -> Result<Response, ConnectorError> {
         let what = format!("{} {}", req.method, Shown::id(req.url.as_str()));
         let idempotent = retry::is_idempotent(req.method.as_str());
@@ -452,6 +467,7 @@ impl Egress {
                         self.breaker(host, stats, log, CircuitBreaker::on_neutral);
                     }
                     let message = status_message(&what, answer.status, &answer.body);
+                    *answered = Some(failed::LastAnswer::of(answer.status, &answer.headers, &answer.body));
                     (Failure::Status(answer.status), message, retry_after)
                 }
                 Err(AttemptError::Denied(m)) => {
@@ -469,6 +485,8 @@ impl Egress {
                     return Err(ConnectorError::new(ErrorCase::Auth, format!("{what}: {m}")));
                 }
                 Err(AttemptError::Failed(f, m)) => {
+                    // An earlier attempt's answer is not this failure's.
+                    *answered = None;
                     if matches!(f, Failure::Other) {
                         self.breaker(host, stats, log, CircuitBreaker::on_neutral);
                     } else {

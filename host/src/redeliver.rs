@@ -24,12 +24,26 @@ pub struct Replay {
 
 /// Replays every pending dead letter (of `connector` only, when given).
 pub async fn redeliver(store: &Store, connector: Option<&str>) -> Result<Replay, StoreError> {
+    redeliver_where(store, |letter| connector.is_none_or(|c| c == letter.connector)).await
+}
+
+/// Replays dead letter `id` of `connector`, if it awaits a replay (the console's
+/// replay button); `tried` is 0 when it does not.
+pub async fn redeliver_one(store: &Store, connector: &str, id: i64) -> Result<Replay, StoreError> {
+    redeliver_where(store, |letter| letter.connector == connector && letter.id == id).await
+}
+
+/// Replays the pending dead letters `wanted` picks.
+async fn redeliver_where(
+    store: &Store,
+    wanted: impl Fn(&crate::store::DeadLetterRow) -> bool,
+) -> Result<Replay, StoreError> {
     let mut outcome = Replay::default();
     let mut per_connector: BTreeMap<String, u64> = BTreeMap::new();
     let now = timestamp::now();
     let state = BTreeMap::new();
     for letter in store.dead_letters(true).await? {
-        if connector.is_some_and(|c| c != letter.connector) {
+        if !wanted(&letter) {
             continue;
         }
         outcome.tried += 1;

@@ -8,7 +8,8 @@
 //! - A watcher ([`watch`]) reloads a connector when its component or manifest file
 //!   changes, and the whole config when the config file does; SIGHUP and
 //!   `POST /connectors/{name}/reload` reload too.
-//! - The admin API ([`api`]) is served by a bounded accept loop ([`listen`]): a
+//! - The admin API ([`api`]) and the operator console in the browser
+//!   ([`console`]) are served by a bounded accept loop ([`listen`]): a
 //!   capped number of connections, timeouts for request heads and bodies, and room
 //!   kept for `/health` through a flood. Record lookups and on-demand runs beyond
 //!   their bounds are answered 503 with `Retry-After`, not queued.
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod evidence;
 pub mod listen;
 pub mod metrics;

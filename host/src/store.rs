@@ -49,7 +49,7 @@ pub use cursors::StoredCursor;
 pub use dead_letters::DeadLetterRow;
 pub use leases::Fence;
 pub use queue::{QueueEntry, QueueWaiter, RETAIN_ACKED};
-pub use runs::RunRow;
+pub use runs::{KeptRun, RunRow};
 pub use verify::Verified;
 
 /// Runs `$body` on the store's pool, whichever backend it is: the portable SQL is

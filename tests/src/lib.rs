@@ -38,6 +38,7 @@ pub const GITHUB_WASM: &str = env!("GUEST_GITHUB");
 /// The hostile connector of the containment suite (`tests/guests/hostile`).
 pub const HOSTILE_WASM: &str = env!("GUEST_HOSTILE");
 
+pub mod browser;
 pub mod daemon;
 pub mod db;
 pub mod postgres;

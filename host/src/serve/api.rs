@@ -38,8 +38,13 @@ use super::slot::{ReloadOutcome, RunOutcome, Slot};
 
 type Shared = State<Arc<Daemon>>;
 
-/// The API's routes over `daemon`.
+/// The API's routes over `daemon`, and the console's beside them (which check the
+/// token their own way: a browser signs in once, see `console::session`).
 pub fn router(daemon: Arc<Daemon>) -> Router {
+    api(daemon.clone()).merge(super::console::router(daemon))
+}
+
+fn api(daemon: Arc<Daemon>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/health/connectors", get(health_connectors))
@@ -91,7 +96,7 @@ async fn auth(State(daemon): Shared, request: Request, next: Next) -> Response {
 
 /// Compares without stopping at the first difference, so timing does not tell how
 /// much of a guessed token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -136,7 +141,7 @@ async fn metrics(State(daemon): Shared, Query(q): Query<MetricsQuery>) -> Respon
 
 /// The leases of a shared store, by connector (empty on SQLite, or when the store
 /// cannot be read: the listing still answers).
-async fn leases(daemon: &Daemon) -> BTreeMap<String, crate::store::leases::LeaseRow> {
+pub(super) async fn leases(daemon: &Daemon) -> BTreeMap<String, crate::store::leases::LeaseRow> {
     let Some(cluster) = daemon.store.cluster() else { return BTreeMap::new() };
     match cluster.leases().await {
         Ok(rows) => rows.into_iter().map(|l| (l.connector.clone(), l)).collect(),

@@ -59,6 +59,51 @@ impl Store {
         Ok(letters)
     }
 
+    /// The last `limit` dead letters of `connector`, newest first (replayed ones
+    /// too, marked), and how many of its dead letters await a replay in all.
+    pub async fn connector_dead_letters(
+        &self,
+        connector: &str,
+        limit: u32,
+    ) -> Result<(Vec<DeadLetterRow>, u64), StoreError> {
+        let what = "reading dead letters";
+        let found = on_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, connector, source, record_id, reason, draft, connector_digest, created_at, replayed_at, package \
+                 FROM dead_letters WHERE connector = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(connector)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(q(what))?;
+            let pending: i64 =
+                sqlx::query("SELECT COUNT(*) FROM dead_letters WHERE connector = $1 AND replayed_at IS NULL")
+                    .bind(connector)
+                    .fetch_one(pool)
+                    .await
+                    .map_err(q(what))?
+                    .get(0);
+            let letters: Vec<DeadLetterRow> = rows
+                .iter()
+                .map(|r| DeadLetterRow {
+                    id: r.get(0),
+                    connector: r.get(1),
+                    source: r.get(2),
+                    record_id: r.get(3),
+                    reason: r.get(4),
+                    draft: r.get(5),
+                    connector_digest: r.get(6),
+                    created_at: r.get(7),
+                    replayed_at: r.get(8),
+                    package: r.get(9),
+                })
+                .collect();
+            (letters, u64::try_from(pending).unwrap_or(0))
+        });
+        Ok(found)
+    }
+
     /// Marks a dead letter as replayed (sealed and published at last).
     pub async fn mark_replayed(&self, id: i64, now: &str) -> Result<(), StoreError> {
         on_pool!(self, |pool| {

@@ -90,6 +90,48 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The last `limit` runs of `connector`, newest first, with their reports (the
+    /// JSON the run kept, secrets redacted; none while it runs or after a crash).
+    pub async fn recent_runs(&self, connector: &str, limit: u32) -> Result<Vec<KeptRun>, StoreError> {
+        let rows = on_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT id, connector, status, started_at, finished_at, host, epoch, report FROM runs \
+                 WHERE connector = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(connector)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(q("reading runs"))?;
+            rows.iter()
+                .map(|r| KeptRun {
+                    run: RunRow {
+                        id: r.get(0),
+                        connector: r.get(1),
+                        status: r.get(2),
+                        started_at: r.get(3),
+                        finished_at: r.get(4),
+                        host: r.get(5),
+                        epoch: r.get(6),
+                    },
+                    report: r.get(7),
+                })
+                .collect()
+        });
+        Ok(rows)
+    }
+}
+
+/// A run with the report it kept.
+#[derive(Clone, Debug)]
+pub struct KeptRun {
+    /// The run.
+    pub run: RunRow,
+    /// Its report as JSON text, once it ended.
+    pub report: Option<String>,
+}
+
 /// One run as the store keeps it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RunRow {
