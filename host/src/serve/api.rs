@@ -20,7 +20,8 @@
 //! sandbox, is what let 24 of them take the daemon from 40 MiB to 1.6 GiB.
 //!
 //! With a token (required when the API listens off loopback), every request needs
-//! `Authorization: Bearer <token>`.
+//! `Authorization: Bearer <token>`. A POST that a browser says came from another
+//! site (`Origin`, `Sec-Fetch-Site`) is refused with 403, token or not.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,6 +81,21 @@ pub(super) fn busy(message: String) -> Response {
 }
 
 async fn auth(State(daemon): Shared, request: Request, next: Next) -> Response {
+    // A web page the operator opens may send a form POST to a loopback address (no
+    // token is needed there, and a bodiless POST needs no preflight): what the
+    // browser says of where a request came from refuses it. Tools (curl, `host
+    // approve`) send neither header.
+    if !matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD)
+        && let Some(from) = super::console::session::cross_site(request.headers())
+    {
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "refused: the request came from another site ({from}); the admin API takes its POSTs from tools, \
+                 and the console's forms from its own pages"
+            ),
+        );
+    }
     if let Some(token) = &daemon.token {
         let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let ok = given

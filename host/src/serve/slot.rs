@@ -287,21 +287,36 @@ impl Slot {
 
     /// What `component` declares beyond the version of this connector that last went
     /// live, by the store: how a version is judged when no version is live in this
-    /// process (the daemon just started). Nothing when none ever went live. A store
-    /// that cannot say parks the version: an unknown baseline is no approval.
-    async fn added_since_approved(&self, daemon: &Daemon, component: &LoadedComponent) -> Vec<String> {
-        let approved = match daemon.store.approved(&self.name).await {
-            Ok(approved) => approved,
-            Err(e) => return vec![format!("anything (the last approved declaration cannot be read: {e})")],
+    /// process (the daemon just started). Nothing when none ever went live. The store
+    /// is waited for a while (a database restarting); one that still cannot say
+    /// refuses the load, and a stored declaration that cannot be read parks the
+    /// version: an unknown baseline is no approval.
+    async fn added_since_approved(
+        &self,
+        daemon: &Daemon,
+        component: &LoadedComponent,
+    ) -> Result<Vec<String>, ReloadError> {
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(250);
+        let approved = loop {
+            match daemon.store.approved(&self.name).await {
+                Ok(approved) => break approved,
+                Err(e) if started.elapsed() < BASELINE_PATIENCE => {
+                    tracing::warn!(connector = %self.name, "cannot read the last approved declaration yet: {e}");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(4));
+                }
+                Err(e) => return Err(ReloadError::Baseline(e)),
+            }
         };
-        let Some(approved) = approved.filter(|a| a.digest != component.digest) else { return Vec::new() };
+        let Some(approved) = approved.filter(|a| a.digest != component.digest) else { return Ok(Vec::new()) };
         let before = match approved.declaration.as_deref().map(serde_json::from_str::<crate::declaration::Declaration>)
         {
             None => None,
             Some(Ok(d)) => Some(d),
-            Some(Err(e)) => return vec![format!("anything (the last approved declaration cannot be read: {e})")],
+            Some(Err(e)) => return Ok(vec![format!("anything (the last approved declaration cannot be read: {e})")]),
         };
-        crate::declaration::added(before.as_ref(), component.declaration.as_ref())
+        Ok(crate::declaration::added(before.as_ref(), component.declaration.as_ref()))
     }
 
     /// Its status.
@@ -461,7 +476,7 @@ impl Slot {
         // that asks for new permissions).
         let added = match &old {
             Some(old) => crate::declaration::added(old.component.declaration.as_ref(), component.declaration.as_ref()),
-            None => self.added_since_approved(daemon, &component).await,
+            None => self.added_since_approved(daemon, &component).await?,
         };
         let evidence_cache = Arc::new(crate::evidence::cache::Cache::new(&manifest.cache));
         let version = Arc::new(Version {
@@ -699,6 +714,12 @@ pub enum ReloadError {
     /// Its `source-name` fails.
     #[error("the new version fails its check: {0}")]
     Check(crate::runtime::guest_error::GuestError),
+    /// The store cannot say what the last version that went live declared.
+    #[error(
+        "cannot read from the store what the last version that went live declared ({0}); the version is not \
+         loaded until it can be compared"
+    )]
+    Baseline(crate::store::StoreError),
     /// It names another source than the live version.
     #[error("the new version says its source is `{new}`, the live one `{live}`; a swap may not change the source")]
     SourceChanged {
@@ -708,6 +729,9 @@ pub enum ReloadError {
         live: String,
     },
 }
+
+/// How long a first load waits for the store to say what was approved before.
+const BASELINE_PATIENCE: Duration = Duration::from_secs(30);
 
 /// What a reload did.
 #[derive(Debug, PartialEq, Eq)]

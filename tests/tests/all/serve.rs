@@ -119,6 +119,47 @@ fn the_admin_api_answers_every_endpoint() {
     assert!(text.contains("connector_guest_call_duration_seconds_bucket{connector=\"feed\",le=\"+Inf\"}"));
 }
 
+/// A POST that the browser says came from another site (a page the operator has
+/// open, posting a form to the loopback API) is refused; tools send no such header.
+#[test]
+fn a_cross_site_post_to_the_api_is_refused() {
+    use std::io::{Read, Write};
+    let dir = scratch(&[]);
+    let config = write_config(dir.path(), &feed("feed", "1h"));
+    let d = Daemon::start(dir.path(), &config);
+    // Its first run (at start) over, so that a run asked for is not refused as busy.
+    let before = d.wait_for("/connectors/feed", Duration::from_secs(60), |v| {
+        v["status"]["runs"].as_u64() >= Some(1) && v["status"]["running"] == false
+    });
+    let post = |extra: &str| -> String {
+        let mut s = std::net::TcpStream::connect(d.addr).unwrap();
+        let req = format!(
+            "POST /connectors/feed/run HTTP/1.1\r\nhost: {}\r\n{extra}content-length: 0\r\nconnection: close\r\n\r\n",
+            d.addr
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    for extra in [
+        "origin: http://evil.example\r\n",
+        "origin: null\r\n",
+        "sec-fetch-site: cross-site\r\n",
+        "sec-fetch-site: same-site\r\n",
+    ] {
+        let answer = post(extra);
+        assert!(answer.starts_with("HTTP/1.1 403"), "{extra}: {answer}");
+        assert!(answer.contains("refused: the request came from another site"), "{answer}");
+    }
+    assert_eq!(d.json("/connectors/feed")["status"]["runs"], before["status"]["runs"], "no refused POST ran it");
+    // The same POST from a tool, or from the daemon's own origin, runs it.
+    for extra in ["", &format!("origin: http://{}\r\nsec-fetch-site: same-origin\r\n", d.addr)] {
+        let answer = post(extra);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{extra}: {answer}");
+    }
+}
+
 #[test]
 fn off_loopback_the_api_needs_a_token() {
     let dir = scratch(&[]);

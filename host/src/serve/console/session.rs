@@ -159,7 +159,7 @@ pub fn sign_out_cookie() -> String {
 /// What says a request came from another site, if anything does: `Sec-Fetch-Site:
 /// cross-site` (or `same-site`: another port or subdomain is another site here), or
 /// an `Origin` whose host is not the one the request was sent to.
-fn cross_site(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn cross_site(headers: &HeaderMap) -> Option<String> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = get("sec-fetch-site")
         && matches!(site, "cross-site" | "same-site")
