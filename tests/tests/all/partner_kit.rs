@@ -188,12 +188,10 @@ fn host_compile_fills_the_cache_ahead_of_a_run() {
     );
 }
 
-/// A hot swap to a version that declares more than the live one is parked: the live
-/// version keeps running, the API shows the pending one and what it adds, and
-/// `POST /connectors/{name}/approve` applies it. A version that declares the same or
-/// less goes live on its own.
-#[test]
-fn an_escalating_hot_swap_is_parked_until_approved() {
+/// A scratch directory with the file connector packaged with [`FEED_NEEDS`] (version
+/// 1), a manifest that also grants `/uploads` (which version 1 does not use), and a
+/// connectors file for `host serve` on a SQLite store there.
+fn declared_feed_daemon_files() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dir = scratch(&[]);
     let wasm = packaged(dir.path(), "feed", FEED_NEEDS);
     let manifest = std::fs::read_to_string(root().join("guests/file.toml")).unwrap();
@@ -217,6 +215,16 @@ fn an_escalating_hot_swap_is_parked_until_approved() {
         ),
     )
     .unwrap();
+    (dir, wasm, config)
+}
+
+/// A hot swap to a version that declares more than the live one is parked: the live
+/// version keeps running, the API shows the pending one and what it adds, and
+/// `POST /connectors/{name}/approve` applies it. A version that declares the same or
+/// less goes live on its own.
+#[test]
+fn an_escalating_hot_swap_is_parked_until_approved() {
+    let (dir, wasm, config) = declared_feed_daemon_files();
     let d = Daemon::start(dir.path(), &config);
     let v1 = d.wait_for("/connectors/feed", Duration::from_secs(30), |v| !v["live"].is_null());
     let v1_digest = v1["live"]["digest"].as_str().unwrap().to_string();
@@ -278,28 +286,7 @@ fn an_escalating_hot_swap_is_parked_until_approved() {
 /// on its own, as does one that declares no more.
 #[test]
 fn a_restart_does_not_wave_through_a_version_that_declares_more() {
-    let dir = scratch(&[]);
-    let wasm = packaged(dir.path(), "feed", FEED_NEEDS);
-    let manifest = std::fs::read_to_string(root().join("guests/file.toml")).unwrap();
-    let feeds = root().join("examples/feeds").display().to_string();
-    std::fs::create_dir(dir.path().join("uploads")).unwrap();
-    let manifest = manifest.replace("../examples/feeds", &feeds)
-        + &format!(
-            "\n[[dirs]]\nhost = {}\nguest = \"/uploads\"\n",
-            quote(&dir.path().join("uploads").display().to_string())
-        );
-    std::fs::write(dir.path().join("feed.toml"), &manifest).unwrap();
-    let config = dir.path().join("connectors.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[serve]\nstore = {}\n\n[[connectors]]\nname = \"feed\"\ncomponent = {}\nmanifest = {}\npoll_interval = \"1h\"\n",
-            quote(&format!("sqlite:{}", dir.path().join("serve.db").display())),
-            quote(&wasm.display().to_string()),
-            quote(&dir.path().join("feed.toml").display().to_string()),
-        ),
-    )
-    .unwrap();
+    let (dir, wasm, config) = declared_feed_daemon_files();
     let live = |d: &Daemon| d.wait_for("/connectors/feed", Duration::from_secs(60), |v| !v["live"].is_null());
     let mut d = Daemon::start(dir.path(), &config);
     live(&d);
