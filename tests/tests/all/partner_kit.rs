@@ -188,6 +188,18 @@ fn host_compile_fills_the_cache_ahead_of_a_run() {
     );
 }
 
+/// Whether the daemon's log says `text` within a few seconds.
+fn logged(d: &Daemon, text: &str) -> bool {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !d.log_text().contains(text) {
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 /// A scratch directory with the file connector packaged with [`FEED_NEEDS`] (version
 /// 1), a manifest that also grants `/uploads` (which version 1 does not use), and a
 /// connectors file for `host serve` on a SQLite store there.
@@ -239,8 +251,11 @@ fn an_escalating_hot_swap_is_parked_until_approved() {
     assert_eq!(v["pending"]["added"], serde_json::json!(["dir `/uploads`"]));
     let v2_digest = v["pending"]["digest"].as_str().unwrap().to_string();
     assert_ne!(v2_digest, v1_digest);
+    // The warning is written just after the API shows the pending version.
     assert!(
-        d.log_text().contains("the new version declares more than the live one: parked until an operator approves it")
+        logged(&d, "the new version declares more than the live one: parked until an operator approves it"),
+        "{}",
+        d.log_text()
     );
     // Runs go on, on version 1.
     let (code, body) = d.post("/connectors/feed/run");
@@ -302,11 +317,7 @@ fn a_restart_does_not_wave_through_a_version_that_declares_more() {
     assert_eq!(v["live"], Value::Null, "nothing runs: the old version's file is gone");
     assert_eq!(v["pending"]["digest"], v2_digest.as_str());
     assert_eq!(v["pending"]["added"], serde_json::json!(["dir `/uploads`"]));
-    assert!(
-        d.log_text().contains("the version declares more than the last one an operator let go live"),
-        "{}",
-        d.log_text()
-    );
+    assert!(logged(&d, "the version declares more than the last one an operator let go live"), "{}", d.log_text());
     let (code, body) = d.post("/connectors/feed/run");
     assert_eq!(code, 409, "{body}");
     assert!(body.contains("its version") && body.contains("awaits approval (it declares dir `/uploads`)"), "{body}");
