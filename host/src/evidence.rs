@@ -256,7 +256,8 @@ impl Report {
             query,
             limit,
             id,
-            results: answered.results.clone(),
+            // The summaries only: the envelopes stay with the answer, not copied.
+            results: answered.results.iter().map(SealedEvidence::summary).collect(),
             rejected: answered.rejected.clone(),
             cache: CacheReport { hit: answered.cached, stats: cache.stats() },
             claim: None,

@@ -46,6 +46,20 @@ pub struct SealedEvidence {
     pub line: Vec<u8>,
 }
 
+impl SealedEvidence {
+    /// The same without its envelope, for a report.
+    pub fn summary(&self) -> SealedEvidence {
+        SealedEvidence {
+            record_id: self.record_id.clone(),
+            raw_sha256: self.raw_sha256.clone(),
+            uri: self.uri.clone(),
+            title: self.title.clone(),
+            reliability: self.reliability,
+            line: Vec::new(),
+        }
+    }
+}
+
 /// Checks `e` and scores it as of `now`.
 pub fn score(e: Evidence, now: OffsetDateTime, half_life: Duration) -> Result<Scored, Rejection> {
     let refuse = |reason: String| Rejection { record_id: capped(&e.id, MAX_QUOTE), reason };
