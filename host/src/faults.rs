@@ -5,6 +5,9 @@
 //! reached) makes the process kill itself with SIGKILL the `n`-th time (from 1) it
 //! reaches `<point>`: no destructor, no `atexit`, no SQLite rollback or
 //! checkpoint runs, exactly as when an operator or the OOM killer sends SIGKILL.
+//! `HOST_STOP_AT=<point>:<n>` sends SIGSTOP instead: the whole process freezes
+//! there (a VM paused, a laptop lid closed) until it is sent SIGCONT, for the
+//! test that a host paused inside a page's transaction commits nothing of it.
 //! The points are [`CrashPoint::ALL`]. A release build has no crash points:
 //! [`point`] compiles to nothing and the variable is ignored.
 
@@ -65,34 +68,36 @@ mod armed {
 
     use super::CrashPoint;
 
-    static TARGET: OnceLock<Option<(CrashPoint, u64)>> = OnceLock::new();
+    /// The point, the pass at which to act, and the signal to send oneself.
+    static TARGET: OnceLock<Option<(CrashPoint, u64, i32)>> = OnceLock::new();
     static PASSES: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn reached(at: CrashPoint) {
         let target = TARGET.get_or_init(|| {
-            let spec = std::env::var("HOST_CRASH_AT").ok()?;
+            let (var, signal) = [("HOST_CRASH_AT", libc::SIGKILL), ("HOST_STOP_AT", libc::SIGSTOP)]
+                .into_iter()
+                .find(|(var, _)| std::env::var_os(var).is_some())?;
+            let spec = std::env::var(var).ok()?;
             let (name, n) = spec.rsplit_once(':')?;
             let point = CrashPoint::ALL.into_iter().find(|p| p.name() == name);
-            let point = point.unwrap_or_else(|| panic!("HOST_CRASH_AT names no crash point: {spec}"));
-            Some((point, n.parse().expect("HOST_CRASH_AT=<point>:<n>")))
+            let point = point.unwrap_or_else(|| panic!("{var} names no crash point: {spec}"));
+            Some((point, n.parse().unwrap_or_else(|_| panic!("{var}=<point>:<n>")), signal))
         });
-        if let Some((point, n)) = target
-            && *point == at
-            && PASSES.fetch_add(1, Ordering::SeqCst) + 1 == *n
+        if let Some((point, n, signal)) = *target
+            && point == at
+            && PASSES.fetch_add(1, Ordering::SeqCst) + 1 == n
         {
-            kill_self();
+            signal_self(signal);
         }
     }
 
     #[allow(unsafe_code)]
-    fn kill_self() -> ! {
+    fn signal_self(signal: i32) {
         // SAFETY: kill(2) and getpid(2) have no memory-safety preconditions.
         unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
+            libc::kill(libc::getpid(), signal);
         }
-        // SIGKILL to oneself is delivered before kill(2) returns; never reached.
-        loop {
-            std::thread::park();
-        }
+        // SIGKILL to oneself is delivered before kill(2) returns; a SIGSTOP
+        // returns here once someone sends SIGCONT, and the page goes on.
     }
 }

@@ -84,6 +84,10 @@ const SAVE_STATE: &str =
 /// for this commit, and this commit finds a lease taken over already.
 const FENCE: &str = "SELECT 1 FROM leases WHERE connector = $1 AND owner = $2 AND epoch = $3 FOR UPDATE";
 
+/// Whether the lease is still the run's, asked after its page failed (no lock:
+/// the page's transaction is gone).
+const STILL_HELD: &str = "SELECT 1 FROM leases WHERE connector = $1 AND owner = $2 AND epoch = $3";
+
 /// An open PostgreSQL store.
 #[derive(Clone)]
 pub(crate) struct Postgres {
@@ -156,7 +160,32 @@ impl Postgres {
     }
 
     /// Commits one page in one transaction (see the module's docs).
+    ///
+    /// A leased run's page that fails part-way is asked about once more: a host
+    /// paused inside the transaction finds, when it wakes, that the server ended
+    /// it (`idle_in_transaction_session_timeout`) and that another host took the
+    /// lease meanwhile. That page was fenced, not lost to a store fault, and is
+    /// reported so: the run ends `fenced`, and the new owner resumes it.
     pub(super) async fn commit_page(&self, page: &PageCommit<'_>) -> Result<(PageOutcome, Vec<usize>), StoreError> {
+        let failed = match self.commit_page_once(page).await {
+            Err(e @ StoreError::Query { .. }) => e,
+            done => return done,
+        };
+        let Some(fence) = page.fence else { return Err(failed) };
+        let held = sqlx::query(STILL_HELD)
+            .bind(page.connector)
+            .bind(&fence.owner)
+            .bind(fence.epoch)
+            .fetch_optional(&self.pool);
+        match tokio::time::timeout(Duration::from_secs(5), held).await {
+            Ok(Ok(None)) => Err(StoreError::Fenced { connector: page.connector.to_string(), epoch: fence.epoch }),
+            // Still held, or the server cannot say: the failure is the store's.
+            _ => Err(failed),
+        }
+    }
+
+    /// One attempt of [`Postgres::commit_page`].
+    async fn commit_page_once(&self, page: &PageCommit<'_>) -> Result<(PageOutcome, Vec<usize>), StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("starting a transaction"))?;
         if let Some(fence) = page.fence {
             let held = sqlx::query(FENCE)

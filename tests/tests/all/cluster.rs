@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tests::daemon::Daemon;
+use tests::daemon::{Daemon, free_port};
 use tests::upstream::{Reply, Upstream};
 use tests::*;
 
@@ -182,8 +182,13 @@ impl Cluster {
     }
 
     fn host(&self, id: &str) -> Daemon {
+        self.host_with(id, &[])
+    }
+
+    /// Host `id` with extra environment.
+    fn host_with(&self, id: &str, env: &[(&str, &str)]) -> Daemon {
         let cfg = config(self.dir.path(), id, &self.db, &self.up, self.connectors, self.ttl_ms);
-        Daemon::start(self.dir.path(), &cfg)
+        Daemon::start_with(self.dir.path(), &cfg, &format!("127.0.0.1:{}", free_port()), None, env)
     }
 }
 
@@ -353,6 +358,63 @@ fn a_paused_host_commits_nothing_after_its_lease_is_taken_over_and_rejoins() {
     drop(h1);
     drop(h2);
     assert_every_record_once(&c.db, 4);
+}
+
+/// Whether process `d` is stopped (SIGSTOP): state `T` in `/proc/<pid>/stat`.
+fn stopped(d: &Daemon) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", d.child.id())).unwrap_or_default();
+    // The state follows the command's name, which is in parentheses.
+    stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+}
+
+/// A host frozen inside a page's transaction (it stops itself there, at a debug
+/// build's crash point): the server ends the idle transaction, another host takes
+/// the lease, and when the frozen host wakes its page fails. That run was fenced,
+/// not broken by the store: it ends `fenced`, and nothing of the page is kept.
+#[test]
+fn a_host_frozen_inside_a_page_s_transaction_ends_that_run_fenced() {
+    let c = Cluster::new(postgres::shared().database(), 2, 1500, 300);
+    // The fourth page with records that h1 commits stops h1 half-way through its
+    // transaction, holding the lease row's lock.
+    let h1 = c.host_with("h1", &[("HOST_STOP_AT", "store-rows:4")]);
+    log_commits(&c.db);
+    wait_until(Duration::from_secs(30), "h1 frozen in a page's transaction", &[&h1], || stopped(&h1));
+    let frozen: Vec<String> = rows(&c.db, "SELECT connector FROM runs WHERE host = 'h1' AND status = 'running'")
+        .iter()
+        .map(|r| text(&r[0]).to_string())
+        .collect();
+    assert_eq!(frozen.len(), 2, "both of h1's runs were under way");
+    let h2 = c.host("h2");
+    wait_until(Duration::from_secs(30), "h2 holding both leases", &[&h2], || {
+        owners(&c.db).get("h2").is_some_and(|s| s.len() == 2)
+    });
+    let woke = rows(&c.db, "SELECT now()::text")[0][0].clone().unwrap();
+    signal(&h1, "CONT");
+    // (h2 marked them `interrupted` as it started its own; h1 says how they ended.)
+    let ended = "SELECT connector, status FROM runs WHERE host = 'h1' AND status NOT IN ('running', 'interrupted')";
+    wait_until(Duration::from_secs(30), "h1 recording how its runs ended", &[&h1, &h2], || {
+        let statuses = rows(&c.db, ended);
+        frozen.iter().all(|name| statuses.iter().any(|r| text(&r[0]) == name))
+    });
+    let statuses = rows(&c.db, ended);
+    assert!(statuses.iter().all(|r| text(&r[1]) == "fenced"), "h1's runs: {statuses:?}\n{}", h1.log_text());
+    assert!(!h1.log_text().contains("run failed"), "{}", h1.log_text());
+    let late = rows(
+        &c.db,
+        &format!(
+            "SELECT l.connector, l.at::text FROM commit_log l WHERE l.app = 'h1' AND l.at > '{woke}'::timestamptz \
+             AND l.at < COALESCE((SELECT min(r.started_at::timestamptz) FROM runs r WHERE r.host = 'h1' \
+               AND r.connector = l.connector AND r.started_at::timestamptz > '{woke}'::timestamptz), 'infinity')"
+        ),
+    );
+    assert!(late.is_empty(), "pages of h1's frozen runs were committed after it woke: {late:?}");
+    wait_until(Duration::from_secs(40), "every connector run to its end", &[&h1, &h2], || {
+        let runs = runs(&c.db);
+        runs.len() == 2 && runs.values().all(|r| r.iter().any(|(_, _, st, _)| st == "ok"))
+    });
+    drop(h1);
+    drop(h2);
+    assert_every_record_once(&c.db, 2);
 }
 
 #[test]
