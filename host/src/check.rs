@@ -541,7 +541,7 @@ impl<'a> Checker<'a> {
         }
 
         // Everything it used, it declared.
-        const DECLARED: &str = "every config key it read and every origin it called is declared";
+        const DECLARED: &str = "every config key it read, origin it called and directory it needed is declared";
         match &self.component.declaration {
             None => add(
                 "declared",
@@ -560,6 +560,30 @@ impl<'a> Checker<'a> {
                 undeclared.extend(
                     full.origins.iter().filter(|o| !origins.contains(*o)).map(|o| format!("origin {}", Shown::text(o))),
                 );
+                // Directories are not observed call by call: the run is made again
+                // with only what the declaration names granted, and must come out
+                // the same.
+                if complete && let Some((narrow, left_out)) = least_dirs(d, self.manifest) {
+                    let again = self.pages(&narrow, &tape, None, false).await;
+                    let key = |d: &Draft| (d.record_id.clone(), d.raw.clone());
+                    let same = full.drafts().map(key).eq(again.drafts().map(key));
+                    let outcome = match (&again.error, &again.endless) {
+                        (Some(e), _) => Some(format!("the run failed: {}", guest(e))),
+                        (None, Some(why)) => Some(why.clone()),
+                        (None, None) if !same => Some(format!(
+                            "it listed {} records, against {} with every grant",
+                            again.count(),
+                            full.count()
+                        )),
+                        (None, None) => None,
+                    };
+                    if let Some(outcome) = outcome {
+                        undeclared.push(format!(
+                            "a directory: with only the declared ones granted ({}) {outcome}",
+                            left_out.join(", ")
+                        ));
+                    }
+                }
                 if undeclared.is_empty() {
                     add(
                         "declared",
@@ -634,4 +658,25 @@ impl<'a> Checker<'a> {
         }
         Ok(wrong)
     }
+}
+
+/// `manifest` with only the directories and the write access `declaration` names,
+/// and what was taken away; `None` when it grants nothing more.
+fn least_dirs(declaration: &crate::declaration::Declaration, manifest: &Manifest) -> Option<(Manifest, Vec<String>)> {
+    let mut narrow = manifest.clone();
+    let mut left_out = Vec::new();
+    narrow.dirs.retain_mut(|d| match declaration.dirs.iter().find(|n| n.path == d.guest) {
+        None => {
+            left_out.push(format!("dir `{}` left out", Shown::text(&d.guest)));
+            false
+        }
+        Some(n) => {
+            if d.writable && !n.writable {
+                left_out.push(format!("dir `{}` read-only", Shown::text(&d.guest)));
+                d.writable = false;
+            }
+            true
+        }
+    });
+    (!left_out.is_empty()).then_some((narrow, left_out))
 }

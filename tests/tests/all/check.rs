@@ -98,6 +98,44 @@ fn a_conforming_connector_passes_and_an_undeclared_one_fails_declared() {
     assert!(text.contains("9 passed, 0 failed, 2 skipped"), "{text}");
 }
 
+/// A directory the connector needs but does not declare fails `declared`: the run is
+/// made again with only the declared directories granted.
+#[test]
+fn a_directory_used_but_not_declared_fails_declared() {
+    let dir = scratch(&[]);
+    let wasm = file_connector(dir.path());
+    package(dir.path(), &wasm, FILE_NEEDS);
+    let archive = dir.path().join("archive");
+    std::fs::create_dir(&archive).unwrap();
+    std::fs::copy(root().join("examples/feeds/factchecks.jsonl"), archive.join("factchecks.jsonl")).unwrap();
+    let manifest = std::fs::read_to_string(dir.path().join("file.toml")).unwrap();
+    let granted =
+        format!("{manifest}\n[[dirs]]\nhost = {}\nguest = \"/archive\"\n", quote(&archive.display().to_string()));
+
+    // Granted and not used: the run without it is the same, and `declared` passes.
+    std::fs::write(dir.path().join("file.toml"), &granted).unwrap();
+    let (code, report, err) = check(dir.path(), &wasm, &[]);
+    assert_eq!(code, Some(0), "{err}\n{report:#}");
+    assert_eq!(outcome(&report, "declared").0, "pass");
+
+    // Granted and read from: without it the run fails, and `declared` says which.
+    std::fs::write(
+        dir.path().join("file.toml"),
+        granted.replace("/feeds/factchecks.jsonl", "/archive/factchecks.jsonl"),
+    )
+    .unwrap();
+    let (code, report, err) = check(dir.path(), &wasm, &[]);
+    assert_eq!(code, Some(9), "{err}\n{report:#}");
+    let (state, detail) = outcome(&report, "declared");
+    assert_eq!(state, "fail");
+    assert!(
+        detail.starts_with("used but not declared: a directory: with only the declared ones granted (dir `/archive` left out) the run failed: "),
+        "{detail}"
+    );
+    assert!(detail.contains("/archive/factchecks.jsonl"), "{detail}");
+    assert_eq!(outcome(&report, "pages-terminate").0, "pass", "the run with every grant completes");
+}
+
 #[test]
 fn endless_pages_fail_pages_terminate_naming_the_cursor() {
     let dir = scratch(&[]);
