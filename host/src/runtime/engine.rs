@@ -25,7 +25,9 @@ pub const TICK: Duration = Duration::from_millis(5);
 pub const SLICE_TICKS: u64 = 2;
 
 /// How many component instances (sandboxes) can be live at once in the pooling
-/// allocator: runs, record lookups and reload checks together.
+/// allocator: runs, record lookups and reload checks together. A sandbox takes one
+/// of them as it starts ([`Engine::sandbox_slot`]), waiting if none is free, so the
+/// pool is never found full in the middle of a run.
 pub const MAX_INSTANCES: u32 = 128;
 
 /// The process-wide engine and linker.
@@ -39,6 +41,8 @@ struct Inner {
     linker: Linker<HostState>,
     cache: Option<cache::CompileCache>,
     pooling: bool,
+    /// One permit per instance the pool holds.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Options of the engine.
@@ -69,7 +73,8 @@ impl Engine {
         capabilities::add_to_linker(&mut linker).map_err(EngineError)?;
         start_ticker(&engine);
         let cache = options.cache_dir.map(|dir| cache::CompileCache::new(dir, &engine));
-        Ok(Engine { inner: Arc::new(Inner { engine, linker, cache, pooling }) })
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_INSTANCES as usize));
+        Ok(Engine { inner: Arc::new(Inner { engine, linker, cache, pooling, slots }) })
     }
 
     /// The wasmtime engine.
@@ -85,6 +90,18 @@ impl Engine {
     /// The compile cache, if on.
     pub fn cache(&self) -> Option<&cache::CompileCache> {
         self.inner.cache.as_ref()
+    }
+
+    /// A slot for one sandbox, held for its life: waits while [`MAX_INSTANCES`]
+    /// are live. Without it the pool refuses the instance past its size, and a run
+    /// or a lookup would fail for what is only a moment's crowding.
+    pub async fn sandbox_slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.inner.slots.clone().acquire_owned().await.expect("the sandbox slots are never closed")
+    }
+
+    /// Sandboxes live now.
+    pub fn sandboxes(&self) -> usize {
+        MAX_INSTANCES as usize - self.inner.slots.available_permits()
     }
 
     /// Whether instances come from the pooling allocator.
@@ -131,4 +148,31 @@ fn start_ticker(engine: &wasmtime::Engine) {
             }
         })
         .expect("spawning the epoch ticker thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sandbox_past_the_pool_waits_for_a_slot_instead_of_failing() {
+        let engine = Engine::new(EngineOptions::default()).unwrap();
+        let mut held = Vec::new();
+        for _ in 0..MAX_INSTANCES {
+            held.push(engine.sandbox_slot().await);
+        }
+        assert_eq!(engine.sandboxes(), MAX_INSTANCES as usize);
+        let waiting = tokio::spawn({
+            let engine = engine.clone();
+            async move { engine.sandbox_slot().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a slot was given past the pool's size");
+        held.pop();
+        let slot = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        assert_eq!(engine.sandboxes(), MAX_INSTANCES as usize);
+        drop(slot);
+        drop(held);
+        assert_eq!(engine.sandboxes(), 0);
+    }
 }

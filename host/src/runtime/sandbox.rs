@@ -67,6 +67,9 @@ pub struct Sandbox {
     max_records: usize,
     max_page_bytes: u64,
     last_call: Duration,
+    /// Its slot in the engine's pool, given back after the store is dropped (the
+    /// fields above drop first).
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// The sandbox could not be started.
@@ -96,6 +99,7 @@ impl Sandbox {
         crate::declaration::require(component.declaration.as_ref(), manifest)?;
         let limits = &manifest.limits;
         let state = HostState::new(manifest, egress)?;
+        let slot = engine.sandbox_slot().await;
         let mut store = Store::new(engine.wasmtime(), state);
         store.limiter(|s| &mut s.limits);
         // What the host copies out of the guest in one call (a page of drafts, a log
@@ -116,6 +120,7 @@ impl Sandbox {
             max_records: limits.max_records_per_page as usize,
             max_page_bytes: limits.page_bytes(),
             last_call: Duration::ZERO,
+            _slot: slot,
         };
         const CALL: &str = "instantiate";
         let deadline = sandbox.arm(CALL)?;

@@ -278,6 +278,16 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     if settings.max_parallel_lookups == 0 {
         return Err(invalid("`serve.max_parallel_lookups` must be at least 1".into()));
     }
+    // Each run and each lookup holds a sandbox, and a daemon has a fixed number.
+    let sandboxes = settings.max_parallel_runs.saturating_add(settings.max_parallel_lookups);
+    if sandboxes > crate::runtime::engine::MAX_INSTANCES as usize {
+        return Err(invalid(format!(
+            "`serve.max_parallel_runs` ({}) and `serve.max_parallel_lookups` ({}) add up to {sandboxes}: each run and each lookup holds a sandbox, and a daemon has {}",
+            settings.max_parallel_runs,
+            settings.max_parallel_lookups,
+            crate::runtime::engine::MAX_INSTANCES
+        )));
+    }
     if settings.max_parallel_compiles == 0 {
         return Err(invalid("`serve.max_parallel_compiles` must be at least 1".into()));
     }
@@ -461,6 +471,16 @@ mod tests {
         assert!(e.contains("c.toml: [serve]: unknown field `max_parallel`"), "{e}");
         let e = parse("[serve]\nmax_parallel_lookups = 0\n", Path::new("c.toml"), &env).unwrap_err().to_string();
         assert_eq!(e, "c.toml: `serve.max_parallel_lookups` must be at least 1");
+        let e = parse("[serve]\nmax_parallel_runs = 120\nmax_parallel_lookups = 9\n", Path::new("c.toml"), &env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "c.toml: `serve.max_parallel_runs` (120) and `serve.max_parallel_lookups` (9) add up to 129: each run and each lookup holds a sandbox, and a daemon has 128"
+        );
+        assert!(
+            parse("[serve]\nmax_parallel_runs = 120\nmax_parallel_lookups = 8\n", Path::new("c.toml"), &env).is_ok()
+        );
         let e = parse("[[connector]]\nname = \"x\"\n", Path::new("c.toml"), &env).unwrap_err().to_string();
         assert!(e.contains("unknown key `connector`"), "{e}");
         let e = parse("[serve.leases]\nttl_ms = 100\n", Path::new("c.toml"), &env).unwrap_err().to_string();

@@ -130,6 +130,13 @@ pub fn render(daemon: &Daemon, per_connector: Option<bool>) -> String {
     let _ = writeln!(out, "host_component_loads_total {}", daemon.components.loaded());
     family(
         &mut out,
+        "host_sandboxes",
+        "gauge",
+        "Sandboxes (component instances) live now: runs, lookups and reload checks; at most 128.",
+    );
+    let _ = writeln!(out, "host_sandboxes {}", daemon.engine.sandboxes());
+    family(
+        &mut out,
         "connector_evidence_cache_total",
         "counter",
         "Evidence calls (search, fetch) by whether the host's cache answered them; since the version went live.",

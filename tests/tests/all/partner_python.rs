@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tests::upstream::{Reply, Upstream};
@@ -408,4 +409,76 @@ fn a_source_name_that_raises_fails_the_run_naming_the_exception() {
     let (out, report) = faulty("ok");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(report["published"], 1);
+}
+
+/// As many Python connectors at once as a daemon's config allows (128 sandboxes, 2 of
+/// them kept for lookups): a componentize-py instance is 14 core instances (Rust's is
+/// 3), and the daemon's pool is sized for them. Every run's first
+/// request is held by the upstream until all of them have asked, so all the
+/// sandboxes are live together; each then finishes with its own records.
+#[test]
+fn as_many_python_connectors_as_the_pool_holds_run_at_once_in_one_daemon() {
+    use std::sync::{Arc, Condvar, Mutex};
+    use tests::daemon::Daemon;
+    const N: usize = 126;
+
+    let arrived = Arc::new((Mutex::new(std::collections::BTreeSet::<String>::new()), Condvar::new()));
+    // The fewest connectors that had asked when an answer went out.
+    let fewest = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+    let up = Upstream::start({
+        let (arrived, fewest) = (arrived.clone(), fewest.clone());
+        move |seen| {
+            let name = seen.path.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
+            let (lock, all_in) = &*arrived;
+            let mut names = lock.lock().unwrap();
+            names.insert(name.clone());
+            all_in.notify_all();
+            let (names, _) = all_in.wait_timeout_while(names, Duration::from_secs(90), |n| n.len() < N).unwrap();
+            let held = names.len();
+            drop(names);
+            fewest.fetch_min(held, std::sync::atomic::Ordering::SeqCst);
+            let items: Vec<Value> = (1..=2).map(|j| json!({"id": format!("{name}-{j}"), "held": held})).collect();
+            Reply::json(200, &json!({ "items": items }))
+        }
+    });
+    let dir = scratch(&[]);
+    // The daemon compiles into the shared cache: one Python compile for the suite.
+    std::os::unix::fs::symlink(cache(), dir.path().join("cache")).unwrap();
+    let wasm = place(PY_REST_WASM, dir.path(), "rest");
+    let mut config = format!("[serve]\nstore = \"sqlite:state.db\"\nmax_parallel_runs = {N}\n\n");
+    for i in 0..N {
+        config.push_str(&format!(
+            "[[connectors]]\nname = \"c{i}\"\ncomponent = {}\npoll_interval = \"1h\"\njitter = 0.0\n\
+             [connectors.manifest]\nsource = \"feed-c{i}\"\n[connectors.manifest.config]\nbase_url = {}\n\
+             path = \"/c{i}/items\"\nitems_field = \"items\"\nid_field = \"id\"\npage_size = \"2\"\n\
+             [connectors.manifest.http]\nallow = [{}]\n\n",
+            quote(&wasm.display().to_string()),
+            quote(&up.origin()),
+            quote(&up.origin())
+        ));
+    }
+    let path = dir.path().join("connectors.toml");
+    std::fs::write(&path, config).unwrap();
+    let d = Daemon::start(dir.path(), &path);
+
+    let all = d.wait_for("/connectors", Duration::from_secs(240), |v| {
+        v["connectors"].as_array().is_some_and(|c| {
+            c.len() == N && c.iter().all(|c| c["status"]["runs"] == 1 && c["status"]["last_error"].is_null())
+        })
+    });
+    for c in all["connectors"].as_array().unwrap() {
+        let report = &c["status"]["last_run"];
+        assert_eq!(report["published"], 2, "{}: {report:#}", c["name"]);
+    }
+    // Each answer was sent once every connector had asked: all were in flight at once.
+    assert_eq!(arrived.0.lock().unwrap().len(), N);
+    assert_eq!(
+        fewest.load(std::sync::atomic::Ordering::SeqCst),
+        N,
+        "an answer went out before every connector had asked"
+    );
+    let (_, metrics) = d.get("/metrics");
+    assert!(metrics.contains("\nhost_sandboxes 0\n"), "every sandbox was given back:\n{metrics}");
+    assert!(!d.log_text().contains("ERROR"), "{}", d.log_text());
+    eprintln!("{N} Python sandboxes at once: the daemon's peak RSS {} MiB", d.peak_rss() >> 20);
 }
