@@ -6,7 +6,10 @@
 # EXAMPLE is the name of a directory under guests/python/examples/ (`file`, `rest`,
 # `faulty`) or the path of any connector directory: a directory with an `app.py` whose
 # `Source = connector_sdk.export(...)` is the component's export. The connector is
-# built against `wit/v1.1` (`partner:connector@1.1.0`, world `connector`).
+# built against `wit/v1.1` (`partner:connector@1.1.0`), world `columnar-connector`
+# when app.py also says `Columnar = Source.Columnar` or defines a class `Columnar`
+# (the same pages as columns, which the host takes for ingest: much cheaper to hand
+# over), else `connector`.
 #
 # The sources (the connector's directory and `connector_sdk/`) are copied into a
 # fresh build directory first: componentize-py runs the app's imports inside its
@@ -45,6 +48,12 @@ else
   die "no connector directory \`$example\` (neither a path nor a directory of $here/examples)"
 fi
 [[ -f "$src/app.py" ]] || die "$src has no app.py (the module that says \`Source = connector_sdk.export(...)\`)"
+if grep -Eq '^(Columnar[[:space:]]*=|class Columnar\b)' "$src/app.py"; then
+  world="columnar-connector"
+else
+  world="connector"
+  echo "build.sh: $src/app.py has no \`Columnar = Source.Columnar\`: building world \`connector\`, whose pages the host takes draft by draft (slower)" >&2
+fi
 
 command -v componentize-py >/dev/null 2>&1 ||
   die "componentize-py is not installed; install it with: pip install -r $here/requirements.txt"
@@ -73,7 +82,7 @@ find "$build/src" -name __pycache__ -prune -exec rm -rf {} +
 
 # The bindings of the world, for editors and type checkers (componentize-py
 # generates its own copy inside the component; these are not on its path).
-componentize-py -q -d "$wit" -w connector bindings "$build/bindings"
+componentize-py -q -d "$wit" -w "$world" bindings "$build/bindings"
 
 # An empty virtual environment: componentize-py otherwise adds the build machine's
 # site-packages to the component's path (VIRTUAL_ENV, else `pipenv --venv`, else
@@ -94,7 +103,7 @@ started=$(date +%s%N)
   export VIRTUAL_ENV="$build/venv"
   unset PYTHONPATH
   if [[ -n "$preload" ]]; then export LD_PRELOAD="$preload${LD_PRELOAD:+:$LD_PRELOAD}"; fi
-  componentize-py -q -d "$wit" -w connector componentize app -p "$build/src" -o "$out"
+  componentize-py -q -d "$wit" -w "$world" componentize app -p "$build/src" -o "$out"
 ) || die "componentize-py failed for $src (its Python traceback, if any, is above)"
 finished=$(date +%s%N)
 

@@ -220,8 +220,22 @@ impl<'a> Checker<'a> {
         Ok((sandbox, egress))
     }
 
-    /// Lists pages from `cursor` until the last, [`MAX_PAGES`], or an error.
+    /// Lists pages from `cursor` until the last, [`MAX_PAGES`], or an error, the way
+    /// ingest does.
     async fn pages(&self, manifest: &Manifest, tape: &Tape, cursor: Option<String>, ungated: bool) -> Pages {
+        self.pages_via(manifest, tape, cursor, ungated, true).await
+    }
+
+    /// [`Checker::pages`], through `list-draft-columns` where the component has it
+    /// (`columns`), or through `source.list-drafts` always.
+    async fn pages_via(
+        &self,
+        manifest: &Manifest,
+        tape: &Tape,
+        cursor: Option<String>,
+        ungated: bool,
+        columns: bool,
+    ) -> Pages {
         let mut out = Pages {
             pages: Vec::new(),
             cursors: Vec::new(),
@@ -241,10 +255,12 @@ impl<'a> Checker<'a> {
         let mut cursor = cursor;
         let mut seen: HashMap<String, usize> = HashMap::new();
         while out.pages.len() < MAX_PAGES {
-            match sandbox
-                .list_drafts(PageRequest { cursor: cursor.clone(), limit: Some(manifest.limits.page_size) })
-                .await
-            {
+            let req = PageRequest { cursor: cursor.clone(), limit: Some(manifest.limits.page_size) };
+            let page = match columns {
+                true => sandbox.list_drafts(req).await,
+                false => sandbox.list_drafts_by_source(req).await,
+            };
+            match page {
                 Ok(page) => {
                     out.pages.push(page.drafts);
                     out.cursors.push(page.next_cursor.clone());
@@ -469,6 +485,41 @@ impl<'a> Checker<'a> {
                     Outcome::Fail,
                     format!("{detail}: {} and {} records; they differ from record {}", a.len(), b.len(), first + 1),
                 )
+            }
+        }
+
+        // A component that gives its pages as columns gives what `list-drafts` gives.
+        const COLUMNS: &str = "the pages as columns (list-draft-columns) are the pages of list-drafts";
+        if !self.component.contract_exports().columnar {
+            add("columns-agree", COLUMNS, Outcome::Skip, "the component gives no columns".into());
+        } else if !complete {
+            add("columns-agree", COLUMNS, Outcome::Skip, "the full run did not complete".into());
+        } else {
+            let plain = self.pages_via(self.manifest, &tape, None, false, false).await;
+            let differ = full.pages.iter().zip(&plain.pages).position(|(a, b)| a != b);
+            let detail = match (&plain.error, differ) {
+                (Some(e), _) => Some(format!("list-drafts failed where the columns did not: {}", guest(e))),
+                (None, Some(page)) => Some(format!("page {} differs", page + 1)),
+                (None, None) if plain.pages.len() != full.pages.len() || plain.cursors != full.cursors => {
+                    Some(format!(
+                        "list-drafts gave {} pages, the columns {}, or other cursors",
+                        plain.pages.len(),
+                        full.pages.len()
+                    ))
+                }
+                (None, None) => None,
+            };
+            match detail {
+                Some(why) => add("columns-agree", COLUMNS, Outcome::Fail, why),
+                None => add(
+                    "columns-agree",
+                    COLUMNS,
+                    Outcome::Pass,
+                    match full.pages.len() {
+                        1 => "the same drafts and cursor in its 1 page".to_string(),
+                        n => format!("the same drafts and cursors in all {n} pages"),
+                    },
+                ),
             }
         }
 

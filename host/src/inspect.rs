@@ -158,6 +158,9 @@ impl Inspection {
         if self.implements.source {
             implements.push("source (records: run, get, serve's schedule)");
         }
+        if self.implements.columnar {
+            implements.push("columnar (the source's pages as columns, for ingest)");
+        }
         if self.implements.evidence {
             implements.push("evidence (search, fetch)");
         }

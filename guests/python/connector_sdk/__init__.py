@@ -17,10 +17,12 @@ A connector subclasses ``Connector`` and exports it from its app module::
             return [r.draft(sdk.RecordType.DOCUMENT, "my-instance") for r in records]
 
     Source = sdk.export(MyConnector)
+    Columnar = Source.Columnar
 
 The SDK implements ``list-drafts`` from ``list_records`` and ``to_envelopes`` (one
-crossing of the sandbox boundary per page) and turns every exception into a
-``connector-error`` case. ``settings`` reads the configuration, ``http`` is the
+crossing of the sandbox boundary per page), and ``list-draft-columns`` (the same page
+as columns, which the host takes for ingest) from ``list-drafts``; it turns every
+exception into a ``connector-error`` case. ``settings`` reads the configuration, ``http`` is the
 network (the only one: there are no sockets), ``log`` and ``state`` reach the host's
 log and key-value state, ``paging`` has cursor and ``Link`` helpers, and ``testing``
 fakes the host for unit tests on plain CPython.
@@ -44,7 +46,7 @@ from .errors import (
     Timeout,
     Unsupported,
 )
-from .records import Draft, DraftPage, Page, Provenance, Record, RecordType, Skipped
+from .records import Columns, ColumnsPage, Draft, DraftPage, Page, Provenance, Record, RecordType, Skipped
 from .settings import ConfigReader, SettingsCell
 
 __version__ = "0.1.0"
@@ -53,6 +55,8 @@ __all__ = [
     "Api",
     "Auth",
     "CircuitOpen",
+    "Columns",
+    "ColumnsPage",
     "ConfigReader",
     "Connector",
     "ConnectorError",

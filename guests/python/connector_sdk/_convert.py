@@ -29,7 +29,7 @@ from .errors import (
     BY_CASE,
     bounded,
 )
-from .records import Draft, DraftPage, Page, Provenance, Record, RecordType, Skipped, json_text
+from .records import Columns, ColumnsPage, Draft, DraftPage, Page, Provenance, Record, RecordType, Skipped, json_text
 
 _U64 = (1 << 64) - 1
 
@@ -316,3 +316,108 @@ def draft_page_to_wit(page: Any, call: str) -> Any:
         next_cursor=_opt_text(page.next_cursor, "next_cursor"),
         skipped=_skipped(page.skipped, "skipped"),
     )
+
+
+# --- pages as columns ----------------------------------------------------------------
+
+#: What ends each text of a column, and what stands for none (``texts`` in the WIT).
+_END = b"\xff"
+_NONE = b"\xfe"
+
+
+def _texts(column: Any, what: str, count: int) -> bytes:
+    """``column`` (``count`` texts) as a WIT ``texts``: each text's UTF-8 followed by
+    0xFF. componentize-py lowers each item of a list on its own, at microseconds an
+    item, and a ``bytes`` in one copy; so the column is encoded and joined by ``map``
+    and ``join``, in C, without a Python step a text. Anything but plain text goes
+    item by item, which names the wrong one."""
+    if type(column) is not list:
+        column = _list(column, what)
+    if len(column) != count:
+        raise TypeError(f"{what} has {len(column)} entries for {count} record ids")
+    try:
+        encoded = list(map(str.encode, column))
+    except (TypeError, UnicodeEncodeError):
+        encoded = [_text(v, f"{what}[{i}]").encode() for i, v in enumerate(column)]
+    encoded.append(b"")
+    return _END.join(encoded)
+
+
+def _opt_texts(column: Any, what: str, count: int) -> bytes:
+    """``column`` (``count`` optional texts, or none at all) as a WIT ``texts``; a
+    column of nothing but ``None`` is sent empty (none for every draft)."""
+    if type(column) is not list:
+        column = _list(column, what)
+    nones = column.count(None)
+    if nones == len(column) and (nones == count or nones == 0):
+        return b""
+    if len(column) != count:
+        raise TypeError(f"{what} has {len(column)} entries for {count} record ids (or none, for none of them)")
+    if nones == 0:
+        return _texts(column, what, count)
+    encoded = [_NONE if v is None else _text(v, f"{what}[{i}]").encode() for i, v in enumerate(column)]
+    encoded.append(b"")
+    return _END.join(encoded)
+
+
+def _block(b: Any, what: str) -> Any:
+    if not isinstance(b, Columns):
+        raise TypeError(f"{what} is {type(b).__name__}, expected connector_sdk.Columns")
+    ids = b.record_ids
+    count = len(ids) if isinstance(ids, (list, tuple)) else 0
+    return _host.columnar.DraftBlock(
+        record_type=_record_type(b.record_type, what + ".record_type"),
+        source_instance=_text(b.source_instance, what + ".source_instance"),
+        acl_tags=[_text(tag, f"{what}.acl_tags[{i}]") for i, tag in enumerate(_list(b.acl_tags, what + ".acl_tags"))],
+        record_ids=_texts(ids, what + ".record_ids", count),
+        raws=_texts(b.raws, what + ".raws", count),
+        uris=_texts(b.uris, what + ".uris", count),
+        etags=_opt_texts(b.etags, what + ".etags", count),
+        last_modified=_opt_texts(b.last_modified, what + ".last_modified", count),
+        authors=_opt_texts(b.authors, what + ".authors", count),
+        metadata=_opt_texts(b.metadata, what + ".metadata", count),
+    )
+
+
+def columns_page_to_wit(page: Any, call: str) -> Any:
+    """A WIT ``draft-columns`` of what ``list_draft_columns`` returned."""
+    if not isinstance(page, ColumnsPage):
+        raise TypeError(f"{call} returned {type(page).__name__}, expected connector_sdk.ColumnsPage")
+    blocks = [_block(b, f"block {i}") for i, b in enumerate(_list(page.blocks, "blocks"))]
+    return _host.columnar.DraftColumns(
+        blocks=blocks,
+        next_cursor=_opt_text(page.next_cursor, "next_cursor"),
+        skipped=_skipped(page.skipped, "skipped"),
+    )
+
+
+def _metadata_text(value: Any, what: str) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        raise TypeError(f"{what}.metadata is {type(value).__name__}, expected a dict or JSON object text")
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def columns_of(page: Any, call: str) -> ColumnsPage:
+    """The drafts of a ``DraftPage`` as columns: one block for each run of drafts
+    that share their record type, source instance and tags (on most pages, one)."""
+    if not isinstance(page, DraftPage):
+        raise TypeError(f"{call} returned {type(page).__name__}, expected connector_sdk.DraftPage")
+    blocks: List[Columns] = []
+    block: Optional[Columns] = None
+    key: Any = None
+    for i, d in enumerate(_list(page.drafts, "drafts")):
+        if not isinstance(d, Draft):
+            raise TypeError(f"draft {i} is {type(d).__name__}, expected connector_sdk.Draft")
+        p = d.provenance
+        if not isinstance(p, Provenance):
+            raise TypeError(f"draft {i}.provenance is {type(p).__name__}, expected connector_sdk.Provenance")
+        tags = tuple(_list(d.acl_tags, f"draft {i}.acl_tags")) if d.acl_tags else ()
+        here = (d.record_type, d.source_instance, tags)
+        if block is None or here != key:
+            block, key = Columns(d.record_type, d.source_instance, tags), here
+            blocks.append(block)
+        raw = d.raw if type(d.raw) is str else _raw(d.raw, f"draft {i}.raw")
+        block.add(d.record_id, raw, p.uri, p.etag, p.last_modified, p.author, _metadata_text(d.metadata, f"draft {i}"))
+    return ColumnsPage(blocks=blocks, next_cursor=page.next_cursor, skipped=list(page.skipped))

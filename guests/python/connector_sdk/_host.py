@@ -1,6 +1,8 @@
 """The one module that reaches the bindings componentize-py generates for the world
-``partner:connector/connector`` (``wit_world``): every other module of the SDK goes
-through the names bound here.
+``partner:connector/columnar-connector`` (``wit_world``): every other module of the
+SDK goes through the names bound here. ``columnar`` (the export types of a page as
+columns) is ``None`` in a component built for the world ``connector``, which has no
+such export.
 
 Inside a component (``sys.platform == "wasi"``) the bindings are always there. On
 a build machine's CPython, where they are not, ``connector_sdk.testing`` puts a fake
@@ -9,6 +11,9 @@ of the host in their place, so that a connector's unit tests run with plain
 """
 
 import sys
+
+from types import ModuleType
+from typing import Optional
 
 try:
     from componentize_py_types import Err
@@ -24,4 +29,10 @@ except ImportError:
     from wit_world.imports import config, http, log, state  # noqa: F401
     from wit_world.imports import partner_connector_types as types  # noqa: F401
 
-__all__ = ["Err", "config", "http", "log", "state", "types"]
+columnar: Optional[ModuleType]
+try:
+    from wit_world.exports import columnar
+except ImportError:
+    columnar = None
+
+__all__ = ["Err", "columnar", "config", "http", "log", "state", "types"]

@@ -26,7 +26,7 @@ from typing import Any, Callable, List, Optional, Type, Union
 
 from . import _convert, _host
 from .errors import ConnectorError, NotFound, Unsupported, bounded, uncaught
-from .records import Draft, DraftPage, Page, Record
+from .records import ColumnsPage, Draft, DraftPage, Page, Record
 
 class Connector:
     """A data connector. Subclass it and implement ``source_name``,
@@ -66,6 +66,14 @@ class Connector:
             )
         return DraftPage(drafts=list(drafts), next_cursor=page.next_cursor, skipped=list(page.skipped))
 
+    def list_draft_columns(self, cursor: Optional[str], limit: Optional[int]) -> ColumnsPage:
+        """One page as drafts in columns (``Columns`` blocks), which the host takes
+        for ingest instead of ``list_drafts``: by default ``list_drafts``' drafts,
+        grouped. Override it to fill the columns directly, for a connector that lists
+        many records a page (it skips a ``Draft`` and a ``Provenance`` a record); it
+        must give the drafts ``list_drafts`` gives."""
+        return _convert.columns_of(self.list_drafts(cursor, limit), "list_drafts")
+
 
 def _guarded(call: str, body: Callable[[], Any]) -> Any:
     """Runs ``body``; every error it raises leaves as a WIT ``connector-error``.
@@ -102,7 +110,12 @@ def _log_traceback(call: str, error: BaseException) -> None:
 
 
 def export(connector: Union[Type[Connector], Callable[[], Connector]]) -> type:
-    """The class componentize-py instantiates for the ``source`` export.
+    """The class componentize-py instantiates for the ``source`` export; its
+    ``Columnar`` attribute is the class for the ``columnar`` export. An app module
+    says both::
+
+        Source = sdk.export(MyConnector)
+        Columnar = Source.Columnar
 
     ``connector`` is a ``Connector`` subclass (or any function that makes one); it
     is called once, on the first call of a run, and its instance serves every call
@@ -169,5 +182,21 @@ def export(connector: Union[Type[Connector], Callable[[], Connector]]) -> type:
                 lambda: _convert.draft_page_to_wit(instance().list_drafts(req.cursor, req.limit), "list_drafts"),
             )
 
-    Source.__qualname__ = f"Source[{getattr(connector, '__name__', 'connector')}]"
+    class Columnar:
+        """The WIT ``columnar`` export: the source's pages as columns, for ingest."""
+
+        def list_draft_columns(self, req: Any) -> Any:
+            return _guarded(
+                "list-draft-columns",
+                lambda: _convert.columns_page_to_wit(
+                    instance().list_draft_columns(req.cursor, req.limit), "list_draft_columns"
+                ),
+            )
+
+    name = getattr(connector, "__name__", "connector")
+    Source.__qualname__ = f"Source[{name}]"
+    Columnar.__qualname__ = f"Columnar[{name}]"
+    # The app module names it too (`Columnar = Source.Columnar`): componentize-py
+    # finds each export of the world by its name there.
+    Source.Columnar = Columnar  # type: ignore[attr-defined]
     return Source

@@ -132,3 +132,105 @@ class DraftPage:
     drafts: List[Draft] = field(default_factory=list)
     next_cursor: Optional[str] = None
     skipped: List[Skipped] = field(default_factory=list)
+
+
+class Columns:
+    """Drafts that share their record type, source instance and tags, as columns:
+    the i-th draft is the i-th entry of every list. For a connector that lists many
+    records a page: ``list_draft_columns`` fills these lists instead of making a
+    ``Draft`` (and a ``Provenance``) a record, and the host receives each list in
+    one step (the WIT ``draft-block``).
+
+    Append to every per-draft list for every draft (``add`` does it), or leave an
+    optional list (``etags``, ``last_modified``, ``authors``, ``metadata``) empty:
+    none for every draft. ``raws`` and ``metadata`` hold JSON text.
+    """
+
+    __slots__ = (
+        "record_type",
+        "source_instance",
+        "acl_tags",
+        "record_ids",
+        "raws",
+        "uris",
+        "etags",
+        "last_modified",
+        "authors",
+        "metadata",
+    )
+
+    def __init__(self, record_type: "RecordType | str", source_instance: str, acl_tags: Sequence[str] = ()) -> None:
+        self.record_type = record_type
+        self.source_instance = source_instance
+        self.acl_tags: List[str] = list(acl_tags)
+        self.record_ids: List[str] = []
+        self.raws: List[str] = []
+        self.uris: List[str] = []
+        self.etags: List[Optional[str]] = []
+        self.last_modified: List[Optional[str]] = []
+        self.authors: List[Optional[str]] = []
+        self.metadata: List[Optional[str]] = []
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+    def add(
+        self,
+        record_id: str,
+        raw: str,
+        uri: str,
+        etag: Optional[str] = None,
+        last_modified: Optional[str] = None,
+        author: Optional[str] = None,
+        metadata: Optional[str] = None,
+    ) -> None:
+        """Appends one draft to every list."""
+        self.record_ids.append(record_id)
+        self.raws.append(raw)
+        self.uris.append(uri)
+        self.etags.append(etag)
+        self.last_modified.append(last_modified)
+        self.authors.append(author)
+        self.metadata.append(metadata)
+
+    def drafts(self) -> List[Draft]:
+        """The drafts these columns hold (for tests; the host never needs them)."""
+        n = len(self.record_ids)
+
+        def column(values: List[Optional[str]]) -> List[Optional[str]]:
+            return values if values else [None] * n
+
+        return [
+            Draft(
+                record_id=i,
+                record_type=self.record_type,
+                source_instance=self.source_instance,
+                provenance=Provenance(uri=u, etag=e, last_modified=m, author=a),
+                raw=r,
+                acl_tags=list(self.acl_tags),
+                metadata=md,
+            )
+            for i, r, u, e, m, a, md in zip(
+                self.record_ids,
+                self.raws,
+                self.uris,
+                column(self.etags),
+                column(self.last_modified),
+                column(self.authors),
+                column(self.metadata),
+            )
+        ]
+
+
+@dataclass
+class ColumnsPage:
+    """One page of drafts as column blocks, in source order: what
+    ``list_draft_columns`` returns."""
+
+    blocks: List[Columns] = field(default_factory=list)
+    next_cursor: Optional[str] = None
+    skipped: List[Skipped] = field(default_factory=list)
+
+    def drafts(self) -> List[Draft]:
+        """Every draft of the page, in order (for tests)."""
+        return [d for b in self.blocks for d in b.drafts()]

@@ -229,6 +229,35 @@ def _wit_state() -> _types.ModuleType:
     return m
 
 
+def _wit_columnar(types: _types.ModuleType) -> _types.ModuleType:
+    """The export types of ``partner:connector/columnar`` (what a page as columns
+    is lowered from)."""
+    m = _types.ModuleType("wit_world.exports.columnar")
+
+    @dataclass
+    class DraftBlock:
+        record_type: Any
+        source_instance: str
+        acl_tags: List[str]
+        record_ids: bytes
+        raws: bytes
+        uris: bytes
+        etags: bytes
+        last_modified: bytes
+        authors: bytes
+        metadata: bytes
+
+    @dataclass
+    class DraftColumns:
+        blocks: List[DraftBlock]
+        next_cursor: Optional[str]
+        skipped: List[Any]
+
+    m.DraftBlock = DraftBlock  # type: ignore[attr-defined]
+    m.DraftColumns = DraftColumns  # type: ignore[attr-defined]
+    return m
+
+
 def install_bindings() -> None:
     """Puts the fake bindings in ``sys.modules`` (``wit_world…`` and
     ``componentize_py_types``), unless real ones are already importable."""
@@ -249,6 +278,9 @@ def install_bindings() -> None:
     for name, module in modules.items():
         setattr(imports, name, module)
         sys.modules[f"wit_world.imports.{name}"] = module
+    columnar = _wit_columnar(modules["partner_connector_types"])
+    exports.columnar = columnar  # type: ignore[attr-defined]
+    sys.modules["wit_world.exports.columnar"] = columnar
     world.imports = imports  # type: ignore[attr-defined]
     world.exports = exports  # type: ignore[attr-defined]
     sys.modules["wit_world"] = world
@@ -391,6 +423,59 @@ def drain(source: Any, limit: Optional[int] = None, max_pages: int = 10_000) -> 
     for _ in range(max_pages):
         page = source.list_drafts(request(cursor, limit))
         drafts.extend(page.drafts)
+        skipped.extend(page.skipped)
+        if page.next_cursor is None:
+            return drafts, skipped
+        cursor = page.next_cursor
+    raise AssertionError(f"no last page after {max_pages} pages")
+
+
+def texts_of(column: bytes, count: int, optional: bool) -> List[Optional[str]]:
+    """The texts of a WIT ``texts`` column, checked as the host checks them."""
+    if not column and (optional or count == 0):
+        return [None] * count
+    assert column.endswith(b"\xff"), "a column of texts ends with 0xFF"
+    out: List[Optional[str]] = []
+    for text in column[:-1].split(b"\xff"):
+        if text == b"\xfe":
+            assert optional, "none in a column every draft needs"
+            out.append(None)
+        else:
+            out.append(text.decode("utf-8"))
+    assert len(out) == count, f"{len(out)} texts for {count} record ids"
+    return out
+
+
+def drain_columns(source: Any, limit: Optional[int] = None, max_pages: int = 10_000) -> Tuple[List[Any], List[Any]]:
+    """``drain`` through ``list_draft_columns`` (the ``Columnar`` export, which the
+    host's ingest takes when a component has it), each page's columns turned back
+    into WIT drafts as the host turns them: a connector's two exports must give the
+    same drafts."""
+    types = sys.modules["wit_world.imports.partner_connector_types"]
+    columnar = type(source).Columnar()
+    drafts: List[Any] = []
+    skipped: List[Any] = []
+    cursor: Optional[str] = None
+    for _ in range(max_pages):
+        page = columnar.list_draft_columns(request(cursor, limit))
+        for b in page.blocks:
+            n = b.record_ids.count(b"\xff")
+            ids, raws, uris = (texts_of(getattr(b, c), n, False) for c in ("record_ids", "raws", "uris"))
+            etags, modified, authors, metadata = (
+                texts_of(getattr(b, c), n, True) for c in ("etags", "last_modified", "authors", "metadata")
+            )
+            for i in range(n):
+                drafts.append(
+                    types.EnvelopeDraft(
+                        record_id=ids[i],
+                        record_type=b.record_type,
+                        source_instance=b.source_instance,
+                        provenance=types.Provenance(uris[i], etags[i], modified[i], authors[i]),
+                        acl_tags=list(b.acl_tags),
+                        raw=raws[i],
+                        metadata=metadata[i],
+                    )
+                )
         skipped.extend(page.skipped)
         if page.next_cursor is None:
             return drafts, skipped

@@ -44,7 +44,7 @@ class Modes(unittest.TestCase):
     def test_an_unknown_mode_is_invalid_config(self):
         self.assertEqual(
             outcome("melt"),
-            ("invalid-config", "config `mode` is `melt`; expected one of raise, rate_limited, api, bad_page, recursion, socket, raw_socket, source_name, lazy_import, ok"),
+            ("invalid-config", "config `mode` is `melt`; expected one of raise, rate_limited, api, bad_page, recursion, socket, raw_socket, source_name, lazy_import, bad_columns, columns_differ, ok"),
         )
 
 

@@ -12,7 +12,7 @@ import connector_sdk as sdk
 import file_connector as fc
 from connector_sdk import _host
 from connector_sdk.settings import from_pairs
-from connector_sdk.testing import FakeHost, drain, error_case, request
+from connector_sdk.testing import FakeHost, drain, drain_columns, error_case, request
 
 FEED = os.path.join(support.ROOT, "examples", "feeds", "factchecks.jsonl")
 # guests/file.toml's [config], with the feed where this machine has it.
@@ -265,3 +265,34 @@ class Feeds(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ColumnsAgreeWithDrafts(unittest.TestCase):
+    """The columns ingest takes give, page for page, the drafts of `list_drafts`."""
+
+    def both(self, config, limit=None):
+        with FakeHost(config=config):
+            drafts = drain(sdk.export(fc.FileConnector)(), limit)
+        with FakeHost(config=config):
+            columns = drain_columns(sdk.export(fc.FileConnector)(), limit)
+        self.assertEqual(columns, drafts)
+        return drafts
+
+    def test_on_the_sample_feed_in_pages_of_every_size(self):
+        for limit in (None, 1, 4, 17, 100):
+            drafts, skipped = self.both(CONFIG, limit)
+            self.assertEqual((len(drafts), len(skipped)), (35, 1), limit)
+
+    def test_on_bad_lines_numbers_and_a_json_array(self):
+        with tempfile.TemporaryDirectory() as d:
+            lines = b'{"id": "a", "x": 1e300}\n\n  \n{"id": 5}\n[1]\n{"id": "b\\u00e9", "updated_at": 7}\n\xff\n{"id": "c"} x\n'
+            with open(os.path.join(d, "f.jsonl"), "wb") as f:
+                f.write(lines)
+            with open(os.path.join(d, "f.json"), "wb") as f:
+                f.write(b'[{"id": "a"}, 3, {"id": "b", "author": "z\xc3\xab"}]')
+            for path in ("f.jsonl", "f.json"):
+                config = {"path": os.path.join(d, path), "last_modified_field": "updated_at", "author_field": "author"}
+                for limit in (None, 2, 3):
+                    drafts, _ = self.both(config, limit)
+                    self.assertTrue(drafts, path)
+

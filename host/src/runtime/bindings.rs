@@ -58,4 +58,26 @@ pub mod v1_1 {
     pub const EVIDENCE_EXPORT: &str = "partner:connector/evidence@1.1.0";
     /// The versions of the WIT package that have the `evidence` interface.
     pub const PACKAGES: [&str; 1] = ["partner:connector@1.1.0"];
+
+    /// Bindings for the `columnar` export of `partner:connector@1.1.0` (world
+    /// `columnar-connector`). Its `source` export is the one [`super::v1`] binds;
+    /// only `columnar` is used from here.
+    pub mod columnar {
+        wasmtime::component::bindgen!({
+            world: "columnar-connector",
+            path: "../wit/v1.1",
+            with: {
+                "partner:connector/types": crate::runtime::bindings::v1::partner::connector::types,
+                "partner:connector/http": crate::runtime::bindings::v1::partner::connector::http,
+                "partner:connector/config": crate::runtime::bindings::v1::partner::connector::config,
+                "partner:connector/log": crate::runtime::bindings::v1::partner::connector::log,
+                "partner:connector/state": crate::runtime::bindings::v1::partner::connector::state,
+                "wasi": wasmtime_wasi::p2::bindings,
+            },
+            exports: { default: async },
+        });
+
+        /// The name of the exported interface that gives pages as columns.
+        pub const COLUMNAR_EXPORT: &str = "partner:connector/columnar@1.1.0";
+    }
 }

@@ -84,6 +84,8 @@ impl Shared {
 pub(super) type SourceIndices = v1::exports::partner::connector::source::GuestIndices;
 /// The indices of an `evidence` export (1.1).
 pub(super) type EvidenceIndices = v1_1::exports::partner::connector::evidence::GuestIndices;
+/// The indices of a `columnar` export (1.1).
+pub(super) type ColumnarIndices = v1_1::columnar::exports::partner::connector::columnar::GuestIndices;
 
 /// A pre-linked component, by the version of the connector world it implements.
 /// Every export the sandbox calls dispatches on this.
@@ -100,6 +102,8 @@ pub enum World {
         source: Option<SourceIndices>,
         /// Its `evidence` export, if it has one.
         evidence: Option<EvidenceIndices>,
+        /// Its `columnar` export (pages as columns, used for ingest), if it has one.
+        columnar: Option<ColumnarIndices>,
     },
 }
 
@@ -110,14 +114,18 @@ pub struct Exports {
     pub source: bool,
     /// `evidence`: search and fetch (`host search`, `host fetch`).
     pub evidence: bool,
+    /// `columnar`: the source's pages as columns, which ingest uses instead of
+    /// `list-drafts`.
+    pub columnar: bool,
 }
 
 impl Exports {
     /// The world of the contract these exports make.
     pub fn world(self) -> &'static str {
-        match (self.source, self.evidence) {
-            (true, true) => "connector-with-evidence",
-            (false, true) => "evidence-connector",
+        match (self.source, self.evidence, self.columnar) {
+            (true, true, _) => "connector-with-evidence",
+            (false, true, _) => "evidence-connector",
+            (_, false, true) => "columnar-connector",
             _ => "connector",
         }
     }
@@ -134,7 +142,9 @@ impl World {
     /// Which exports of the contract the component has.
     pub fn exports(&self) -> Exports {
         match self {
-            World::V1 { source, evidence, .. } => Exports { source: source.is_some(), evidence: evidence.is_some() },
+            World::V1 { source, evidence, columnar, .. } => {
+                Exports { source: source.is_some(), evidence: evidence.is_some(), columnar: columnar.is_some() }
+            }
         }
     }
 
@@ -194,9 +204,10 @@ pub enum LoadError {
         /// The packages this host supports.
         supported: &'static str,
     },
-    /// The component exports a source and evidence of different versions.
+    /// The component exports a source and another interface (evidence, columns) of
+    /// different versions.
     #[error(
-        "{path} exports its source from {source_version} and its evidence from {evidence_version}: \
+        "{path} exports its source from {source_version} and its {other} from {other_version}: \
          build both against one version of the contract"
     )]
     MixedVersions {
@@ -204,8 +215,20 @@ pub enum LoadError {
         path: PathBuf,
         /// The package of its source export.
         source_version: &'static str,
-        /// The package of its evidence export.
-        evidence_version: &'static str,
+        /// The other export (`evidence`, `columnar`).
+        other: &'static str,
+        /// The package of the other export.
+        other_version: &'static str,
+    },
+    /// The component gives pages as columns but exports no source.
+    #[error(
+        "{path} exports `partner:connector/columnar` without `partner:connector/source`: columns are \
+         another way to give a source's pages, and a component that has them must export the source too \
+         (world `columnar-connector`)"
+    )]
+    ColumnsWithoutSource {
+        /// The file.
+        path: PathBuf,
     },
     /// The component is not a connector at all.
     #[error(
@@ -333,7 +356,11 @@ impl LoadedComponent {
             true => Some(EvidenceIndices::new(&pre).map_err(|e| mismatch("evidence", e))?),
             false => None,
         };
-        let pre = Arc::new(World::V1 { pre, package, source, evidence });
+        let columnar = match found.exports.columnar {
+            true => Some(ColumnarIndices::new(&pre).map_err(|e| mismatch("columnar", e))?),
+            false => None,
+        };
+        let pre = Arc::new(World::V1 { pre, package, source, evidence, columnar });
         if let Some(shared) = shared {
             shared.loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             shared.put(&digest, &pre, &declaration);
@@ -376,7 +403,7 @@ fn check_exports(path: &Path, exports: &[String]) -> Result<Found, LoadError> {
         let prefix = format!("partner:connector/{interface}@");
         exports.iter().filter_map(|n| n.strip_prefix(&prefix).map(str::to_string)).collect()
     };
-    let (sources, evidence) = (versions("source"), versions("evidence"));
+    let (sources, evidence, columnar) = (versions("source"), versions("evidence"), versions("columnar"));
     let supported = |packages: &[&'static str], found: &[String]| {
         packages.iter().copied().find(|p| found.iter().any(|v| p.strip_prefix("partner:connector@") == Some(v)))
     };
@@ -396,9 +423,34 @@ fn check_exports(path: &Path, exports: &[String]) -> Result<Found, LoadError> {
     if let (None, Some(version)) = (evidence_package, evidence.first()) {
         return Err(wrong("evidence", version));
     }
+    // Columns are another way to give the source's pages: only beside a source of
+    // the same version.
+    let columnar_package = supported(&v1_1::PACKAGES, &columnar);
+    if let Some(version) = columnar.first() {
+        match (columnar_package, source_package) {
+            (None, _) => return Err(wrong("columnar", version)),
+            (Some(_), None) => {
+                return Err(LoadError::ColumnsWithoutSource { path: path.to_path_buf() });
+            }
+            (Some(c), Some(s)) if c != s => {
+                return Err(LoadError::MixedVersions {
+                    path: path.to_path_buf(),
+                    source_version: s,
+                    other: "columnar",
+                    other_version: c,
+                });
+            }
+            _ => {}
+        }
+    }
     let package = match (source_package, evidence_package) {
         (Some(s), Some(e)) if s != e => {
-            return Err(LoadError::MixedVersions { path: path.to_path_buf(), source_version: s, evidence_version: e });
+            return Err(LoadError::MixedVersions {
+                path: path.to_path_buf(),
+                source_version: s,
+                other: "evidence",
+                other_version: e,
+            });
         }
         (Some(package), _) | (None, Some(package)) => package,
         (None, None) => {
@@ -410,7 +462,14 @@ fn check_exports(path: &Path, exports: &[String]) -> Result<Found, LoadError> {
             return Err(LoadError::NotConnector { path: path.to_path_buf(), found });
         }
     };
-    Ok(Found { package, exports: Exports { source: source_package.is_some(), evidence: evidence_package.is_some() } })
+    Ok(Found {
+        package,
+        exports: Exports {
+            source: source_package.is_some(),
+            evidence: evidence_package.is_some(),
+            columnar: columnar_package.is_some(),
+        },
+    })
 }
 
 fn missing_import(path: &Path, imports: &[String], e: &wasmtime::Error) -> LoadError {

@@ -20,6 +20,7 @@ use super::capabilities::HostState;
 use super::component::{LoadedComponent, World};
 use super::engine::{Engine, SLICE_TICKS};
 use super::guest_error::GuestError;
+use super::v1::ColumnsError;
 use crate::contract::{ConnectorError, Draft, DraftPage, Evidence, PageRequest, SourceRecord};
 use crate::manifest::Manifest;
 
@@ -49,6 +50,7 @@ enum Instance {
     V1 {
         source: Option<v1::exports::partner::connector::source::Guest>,
         evidence: Option<v1_1::exports::partner::connector::evidence::Guest>,
+        columnar: Option<v1_1::columnar::exports::partner::connector::columnar::Guest>,
     },
 }
 
@@ -125,7 +127,7 @@ impl Sandbox {
         const CALL: &str = "instantiate";
         let deadline = sandbox.arm(CALL)?;
         let instance = match &*component.pre {
-            World::V1 { pre, source, evidence, .. } => {
+            World::V1 { pre, source, evidence, columnar, .. } => {
                 let instance = timed!(sandbox, CALL, deadline, pre.instantiate_async(&mut sandbox.store))?;
                 // Loading an export type-checks it against the contract.
                 let source = match source {
@@ -140,7 +142,13 @@ impl Sandbox {
                     }
                     None => None,
                 };
-                Instance::V1 { source, evidence }
+                let columnar = match columnar {
+                    Some(indices) => {
+                        Some(indices.load(&mut sandbox.store, &instance).map_err(|e| sandbox.fail(CALL, e))?)
+                    }
+                    None => None,
+                };
+                Instance::V1 { source, evidence, columnar }
             }
         };
         sandbox.instance = Some(instance);
@@ -236,11 +244,34 @@ impl Sandbox {
         Ok(name)
     }
 
-    /// `list-drafts`: one page as drafts, in one crossing.
+    /// `list-drafts`: one page as drafts, in one crossing; from `list-draft-columns`
+    /// when the component gives its pages as columns (what ingest takes).
     pub async fn list_drafts(&mut self, req: PageRequest) -> Result<DraftPage, GuestError> {
+        self.list_drafts_via(req, true).await
+    }
+
+    /// `source.list-drafts` itself, even where the component gives columns: for the
+    /// check that both give the same page.
+    pub async fn list_drafts_by_source(&mut self, req: PageRequest) -> Result<DraftPage, GuestError> {
+        self.list_drafts_via(req, false).await
+    }
+
+    async fn list_drafts_via(&mut self, req: PageRequest, columns: bool) -> Result<DraftPage, GuestError> {
         const CALL: &str = "list-drafts";
         let deadline = self.arm(CALL)?;
         let page: DraftPage = match self.instance.as_ref().expect(STARTED) {
+            // The same page, as columns: what the component offers for ingest.
+            Instance::V1 { columnar: Some(columnar), .. } if columns => {
+                const CALL: &str = "list-draft-columns";
+                let req = req.into();
+                let columns = timed!(self, CALL, deadline, columnar.call_list_draft_columns(&mut self.store, &req))?
+                    .map_err(|e| self.refused(CALL, e))?;
+                let connector = self.name.clone();
+                super::v1::columns_to_page(columns, self.max_records, self.max_page_bytes).map_err(|e| match e {
+                    ColumnsError::Misaligned(detail) => GuestError::Contract { connector, call: CALL, detail },
+                    ColumnsError::Limit(detail) => GuestError::Limit { connector, call: CALL, detail },
+                })?
+            }
             Instance::V1 { source, .. } => {
                 let req = req.into();
                 let source = source.as_ref().ok_or_else(|| self.not_exported(CALL, SOURCE))?;

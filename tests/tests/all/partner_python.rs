@@ -200,6 +200,19 @@ fn inspect_shows_a_python_component_of_the_v1_1_world_with_sockets_denied() {
     assert_eq!(v["package"], "partner:connector@1.1.0");
     assert_eq!(v["source_name"], "file");
     assert!(v["exports"].as_array().unwrap().contains(&json!("partner:connector/source@1.1.0")), "{v}");
+    // The kit builds the world whose pages ingest takes as columns.
+    assert_eq!(v["world"], "columnar-connector");
+    assert!(v["exports"].as_array().unwrap().contains(&json!("partner:connector/columnar@1.1.0")), "{v}");
+    assert_eq!(v["implements"], json!({"source": true, "evidence": false, "columnar": true}));
+    let text =
+        output(host(cache()).current_dir(dir.path()).arg("inspect").arg(PY_FILE_WASM).arg("--manifest").arg(&manifest));
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains(
+            "world         columnar-connector of partner:connector@1.1.0: source (records: run, get, serve's schedule), columnar (the source's pages as columns, for ingest)"
+        ),
+        "{}",
+        String::from_utf8_lossy(&text.stdout)
+    );
     let imports: Vec<&str> = v["imports"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
     for wanted in ["partner:connector/http@1.1.0", "partner:connector/config@1.1.0", "wasi:filesystem/preopens@0.2.12"]
     {
@@ -372,7 +385,7 @@ fn an_uncaught_exception_is_the_case_other_with_its_type_and_message_never_a_tra
     assert_eq!(report["error"]["case"], "other");
     let message = report["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("list-drafts failed: other: list-drafts: uncaught ValueError: deliberate failure: the feed is on fire (at /0/faulty_connector.py:"),
+        message.contains("list-draft-columns failed: other: list-draft-columns: uncaught ValueError: deliberate failure: the feed is on fire (at /0/faulty_connector.py:"),
         "{message}"
     );
     // The traceback went to the host's log, attributed to the guest.
@@ -397,6 +410,61 @@ fn an_uncaught_exception_is_the_case_other_with_its_type_and_message_never_a_tra
     }
 }
 
+/// `host check` of the Python file connector: its columns, which ingest takes, are
+/// the pages of its `list-drafts`.
+#[test]
+fn host_check_finds_the_columns_agree_with_list_drafts() {
+    let dir = scratch(&[]);
+    let manifest = root().join("guests/python/file.toml");
+    let out = output(
+        host(cache())
+            .current_dir(dir.path())
+            .arg("check")
+            .arg(PY_FILE_WASM)
+            .arg("--manifest")
+            .arg(&manifest)
+            .arg("--json"),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let check = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "columns-agree").unwrap();
+    assert_eq!(check["outcome"], "pass", "{report:#}");
+    assert_eq!(check["detail"], "the same drafts and cursor in its 1 page");
+
+    // A component whose columns give another record than its list-drafts fails it.
+    let out = output(host(cache()).current_dir(dir.path()).arg("check").arg(PY_FAULTY_WASM).args([
+        "--set",
+        "mode=columns_differ",
+        "--json",
+    ]));
+    assert_eq!(out.status.code(), Some(9), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let check = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "columns-agree").unwrap();
+    assert_eq!(
+        (check["outcome"].as_str(), check["detail"].as_str()),
+        (Some("fail"), Some("page 1 differs")),
+        "{report:#}"
+    );
+}
+
+/// Columns built past the SDK's checks, that do not line up: the host refuses the
+/// page as a broken contract, naming the block and the column, and writes nothing.
+#[test]
+fn columns_that_do_not_line_up_break_the_contract_and_nothing_is_written() {
+    let dir = scratch(&[]);
+    let (out, report, envelopes) = run(dir.path(), Path::new(PY_FAULTY_WASM), &["--set", "mode=bad_columns"], &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_eq!(report["error"]["kind"], "connector_error", "{report}");
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "list-draft-columns broke the contract: block 1: `raws` has more texts than the block's 1 record ids"
+        ),
+        "{message}"
+    );
+    assert!(envelopes.is_empty());
+    assert_eq!(report["published"], 0);
+}
+
 #[test]
 fn a_source_name_that_raises_fails_the_run_naming_the_exception() {
     let (out, report) = faulty("source_name");
@@ -413,7 +481,9 @@ fn a_source_name_that_raises_fails_the_run_naming_the_exception() {
 
 /// As many Python connectors at once as a daemon's config allows (128 sandboxes, 2 of
 /// them kept for lookups): a componentize-py instance is 14 core instances (Rust's is
-/// 3), and the daemon's pool is sized for them. Every run's first
+/// 3), and the daemon's pool is sized for them. (Each guest call may wait 2 minutes,
+/// and the upstream waits at most 50 s, under the HTTP timeout: on a loaded machine
+/// starting 126 sandboxes takes a while.) Every run's first
 /// request is held by the upstream until all of them have asked, so all the
 /// sandboxes are live together; each then finishes with its own records.
 #[test]
@@ -433,7 +503,7 @@ fn as_many_python_connectors_as_the_pool_holds_run_at_once_in_one_daemon() {
             let mut names = lock.lock().unwrap();
             names.insert(name.clone());
             all_in.notify_all();
-            let (names, _) = all_in.wait_timeout_while(names, Duration::from_secs(90), |n| n.len() < N).unwrap();
+            let (names, _) = all_in.wait_timeout_while(names, Duration::from_secs(50), |n| n.len() < N).unwrap();
             let held = names.len();
             drop(names);
             fewest.fetch_min(held, std::sync::atomic::Ordering::SeqCst);
@@ -451,6 +521,7 @@ fn as_many_python_connectors_as_the_pool_holds_run_at_once_in_one_daemon() {
             "[[connectors]]\nname = \"c{i}\"\ncomponent = {}\npoll_interval = \"1h\"\njitter = 0.0\n\
              [connectors.manifest]\nsource = \"feed-c{i}\"\n[connectors.manifest.config]\nbase_url = {}\n\
              path = \"/c{i}/items\"\nitems_field = \"items\"\nid_field = \"id\"\npage_size = \"2\"\n\
+             [connectors.manifest.limits]\ncall_timeout_ms = 120000\n\
              [connectors.manifest.http]\nallow = [{}]\n\n",
             quote(&wasm.display().to_string()),
             quote(&up.origin()),

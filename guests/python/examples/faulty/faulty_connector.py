@@ -12,6 +12,9 @@ the tests can check what the host reports for each. Not an example to copy.
 | `raw_socket`     | connects a `socket.socket` to 127.0.0.1:9 (no sockets: it fails)    |
 | `source_name`    | `source_name` raises                                                 |
 | `lazy_import`    | imports a module inside a call (fails: see the README)              |
+| `bad_columns`    | its `columnar` export returns columns that do not line up, built    |
+|                  | from the bindings past the SDK's checks (for the host's own)        |
+| `columns_differ` | its `columnar` export gives another record than `list_drafts` does  |
 | `ok`             | one record, no failure                                              |
 """
 
@@ -30,7 +33,7 @@ from connector_sdk.settings import SettingsCell
 
 SETTINGS = SettingsCell(
     lambda cfg: cfg.one_of(
-        "mode", ["raise", "rate_limited", "api", "bad_page", "recursion", "socket", "raw_socket", "source_name", "lazy_import", "ok"], "raise"
+        "mode", ["raise", "rate_limited", "api", "bad_page", "recursion", "socket", "raw_socket", "source_name", "lazy_import", "bad_columns", "columns_differ", "ok"], "raise"
     )
 )
 
@@ -70,3 +73,38 @@ class FaultyConnector(sdk.Connector):
 
     def to_envelopes(self, records: List[sdk.Record]) -> List[sdk.Draft]:
         return [r.draft(sdk.RecordType.EVENT, "faulty") for r in records]
+
+
+def misaligned_columns() -> object:
+    """A WIT page of one block whose `raws` has two texts for its one record id."""
+    from connector_sdk import _host
+
+    t = _host.columnar
+    return t.DraftColumns(
+        blocks=[
+            t.DraftBlock(
+                record_type=_host.types.RecordType.CLAIM,
+                source_instance="faulty",
+                acl_tags=[],
+                record_ids=b"one\xff",
+                raws=b"{}\xff{}\xff",
+                uris=b"faulty://one\xff",
+                etags=b"",
+                last_modified=b"",
+                authors=b"",
+                metadata=b"",
+            )
+        ],
+        next_cursor=None,
+        skipped=[],
+    )
+
+
+def other_columns() -> object:
+    """A WIT page of columns whose one record is not the one `list_drafts` gives."""
+    from connector_sdk import _convert
+
+    block = sdk.Columns(sdk.RecordType.CLAIM, "faulty")
+    block.add("other", '{"id":"other"}', "faulty://other")
+    return _convert.columns_page_to_wit(sdk.ColumnsPage([block]), "list_draft_columns")
+

@@ -4,3 +4,5 @@ import connector_sdk as sdk
 from file_connector import FileConnector
 
 Source = sdk.export(FileConnector)
+# The same pages as columns, which the host takes for ingest (world columnar-connector).
+Columnar = Source.Columnar

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import re
+from itertools import islice
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, List, Optional, Tuple
@@ -107,6 +108,13 @@ class FileConnector(sdk.Connector):
         size = sdk.paging.page_size(limit, s.page_size, MAX_PAGE)
         return self.page(s, cursor, size)
 
+    def list_draft_columns(self, cursor: Optional[str], limit: Optional[int]) -> sdk.ColumnsPage:
+        # Ingest's path: the records go into columns as they are read, with no
+        # `Record`, `Provenance` or `Draft` made for each.
+        s = SETTINGS.get()
+        size = sdk.paging.page_size(limit, s.page_size, MAX_PAGE)
+        return self.columns(s, cursor, size)
+
     def get_record(self, id: str) -> sdk.Record:  # noqa: A002
         s = SETTINGS.get()
         cursor = None
@@ -128,57 +136,125 @@ class FileConnector(sdk.Connector):
     # --- reading -------------------------------------------------------------------
 
     def page(self, s: Settings, cursor: Optional[str], limit: int) -> sdk.Page:
+        page = self.columns(s, cursor, limit)
+        records = [
+            sdk.Record(d.record_id, d.raw, d.provenance) for block in page.blocks for d in block.drafts()
+        ]
+        return sdk.Page(records, page.next_cursor, page.skipped)
+
+    def columns(self, s: Settings, cursor: Optional[str], limit: int) -> sdk.ColumnsPage:
         offset, line = parse_cursor(cursor)
         if s.format == "jsonl":
-            return jsonl_page(s, offset, line, limit)
-        return self.json_page(s, offset, limit)
+            return jsonl_columns(s, offset, line, limit)
+        return self.json_columns(s, offset, limit)
 
-    def json_page(self, s: Settings, start: int, limit: int) -> sdk.Page:
+    def json_columns(self, s: Settings, start: int, limit: int) -> sdk.ColumnsPage:
         if self._items is None:
             self._items = read_array(s)
         items = self._items
         start = min(start, len(items))
         end = min(start + limit, len(items))
-        page = sdk.Page()
+        block = new_block(s)
+        page = sdk.ColumnsPage([block])
         for index in range(start, end):
             text, value = items[index]
-            outcome = record_of(s, text, value)
-            if isinstance(outcome, sdk.Record):
-                page.records.append(outcome)
-            else:
+            outcome = fields_of(s, text, value)
+            if type(outcome) is str:
                 page.skipped.append(sdk.Skipped(f"item {index + 1}", outcome))
+            else:
+                add(s, block, text, outcome)
         page.next_cursor = encode_cursor(end, end + 1) if end < len(items) else None
         return page
 
 
-def jsonl_page(s: Settings, offset: int, line: int, limit: int) -> sdk.Page:
-    page = sdk.Page()
+def new_block(s: Settings) -> sdk.Columns:
+    """The page's one block: every record shares the settings' type, instance and tags."""
+    return sdk.Columns(s.record_type, s.source_instance, s.acl_tags)
+
+
+def add(s: Settings, block: sdk.Columns, text: str, fields: Tuple[str, Optional[str], Optional[str]]) -> None:
+    record_id, last_modified, author = fields
+    block.record_ids.append(record_id)
+    block.raws.append(text)
+    block.uris.append(uri(s, record_id))
+    # A column left empty is none for every record.
+    if s.last_modified_field:
+        block.last_modified.append(last_modified)
+    if s.author_field:
+        block.authors.append(author)
+
+
+def jsonl_columns(s: Settings, offset: int, line: int, limit: int) -> sdk.ColumnsPage:
+    block = new_block(s)
+    page = sdk.ColumnsPage([block])
+    skipped = page.skipped
+    # The loop below runs for every line of the feed: what it calls is bound once.
+    ids, raws, uris = block.record_ids, block.raws, block.uris
+    id_field, modified_field, author_field = s.id_field, s.last_modified_field, s.author_field
+    modified = block.last_modified.append if modified_field else None
+    authors = block.authors.append if author_field else None
+    prefix = f"file://{s.path}#"
+    n = 0
+    more = False
     try:
         with open(s.path, "rb", buffering=256 << 10) as f:
             f.seek(offset)
             # Skipped lines count toward the page too, so that a file of nothing but
-            # broken lines still comes back in bounded pages.
-            while len(page.records) + len(page.skipped) < limit:
-                data = f.readline()
-                if not data:
-                    return page
-                number = line
-                offset += len(data)
-                line += 1
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    page.skipped.append(sdk.Skipped(f"line {number}", f"not UTF-8 ({utf8_error(e)})"))
-                    continue
-                text = text.strip(RUST_WHITESPACE)
-                if not text:
-                    continue
-                outcome = record_of(s, text, _UNPARSED, data)
-                if isinstance(outcome, sdk.Record):
-                    page.records.append(outcome)
-                else:
-                    page.skipped.append(sdk.Skipped(f"line {number}", outcome))
-            more = bool(f.peek(1))
+            # broken lines still comes back in bounded pages; blank lines do not.
+            while n < limit:
+                batch = list(islice(f, limit - n))
+                if not batch:
+                    break
+                # Which scanner is safe is decided once for the batch (see `parse_object`).
+                shapes = b"".join(batch).translate(_NUMBER_SHAPES)
+                scan = _SCAN_PLAIN if b"0e" not in shapes and _LONG_NUMBER not in shapes else _SCAN
+                for data in batch:
+                    number = line
+                    offset += len(data)
+                    line += 1
+                    try:
+                        text = data.decode("utf-8").strip(RUST_WHITESPACE)
+                    except UnicodeDecodeError as e:
+                        skipped.append(sdk.Skipped(f"line {number}", f"not UTF-8 ({utf8_error(e)})"))
+                        n += 1
+                        continue
+                    if not text:
+                        continue
+                    n += 1
+                    # The usual line, read in one call of the scanner: an object whose
+                    # fields are strings, with no escape that could hide a lone
+                    # surrogate. Anything else goes the careful way (`fields_of`).
+                    try:
+                        value, end = scan(text, 0)
+                    except (ValueError, StopIteration):
+                        value = end = None
+                    if end == len(text) and type(value) is dict and "\\u" not in text:
+                        record_id = value.get(id_field)
+                        last_modified = value.get(modified_field) if modified_field else None
+                        author = value.get(author_field) if author_field else None
+                        fast = (
+                            type(record_id) is str
+                            and record_id
+                            and (last_modified is None or type(last_modified) is str)
+                            and (author is None or type(author) is str)
+                        )
+                    else:
+                        fast = False
+                    if not fast:
+                        outcome = fields_of(s, text, _UNPARSED, data)
+                        if type(outcome) is str:
+                            skipped.append(sdk.Skipped(f"line {number}", outcome))
+                            continue
+                        record_id, last_modified, author = outcome
+                    ids.append(record_id)
+                    raws.append(text)
+                    # `strip` leaves nothing of an id made only of unreserved characters.
+                    uris.append(prefix + record_id if not record_id.strip(_UNRESERVED) else uri(s, record_id))
+                    if modified:
+                        modified(last_modified)
+                    if authors:
+                        authors(author)
+            more = n >= limit and bool(f.peek(1))
     except OSError as e:
         raise io_error(s.path, e) from None
     page.next_cursor = encode_cursor(offset, line) if more else None
@@ -247,15 +323,18 @@ _UNPARSED = object()
 _UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-"
 
 
-def record_of(s: Settings, text: str, value: Any, data: Optional[bytes] = None) -> "sdk.Record | str":
-    """The record of one line or item (``value`` is its parsed JSON, or ``_UNPARSED``;
-    ``data`` the line's bytes, if at hand), or the reason it is skipped."""
+def fields_of(
+    s: Settings, text: str, value: Any, data: Optional[bytes] = None
+) -> "Tuple[str, Optional[str], Optional[str]] | str":
+    """The (id, last-modified, author) of one line or item (``value`` is its parsed
+    JSON, or ``_UNPARSED``; ``data`` the line's bytes, if at hand), or the reason it
+    is skipped."""
     if value is _UNPARSED:
         try:
             value = parse_object(text, data)
         except ValueError as e:
             return f"not a JSON object: {e}"
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         return f"not a JSON object: invalid type: {unexpected(value)}, expected a JSON object"
     # Strings (the usual case) as they are; numbers and the rest through `scalar`.
     v = value.get(s.id_field)
@@ -266,10 +345,14 @@ def record_of(s: Settings, text: str, value: Any, data: Optional[bytes] = None) 
     last_modified = v if v is None or type(v) is str else scalar(v)
     v = value.get(s.author_field) if s.author_field else None
     author = v if v is None or type(v) is str else scalar(v)
+    return record_id, last_modified, author
+
+
+def uri(s: Settings, record_id: str) -> str:
+    """The record's address: the file, and the id as its fragment."""
     # `strip` leaves nothing of an id made only of unreserved characters (most ids).
     fragment = record_id if not record_id.strip(_UNRESERVED) else quote(record_id, safe="-._~")
-    # Record(id, raw, Provenance(uri, etag, last_modified, author)): `raw` is the text itself.
-    return sdk.Record(record_id, text, sdk.Provenance(f"file://{s.path}#{fragment}", None, last_modified, author))
+    return f"file://{s.path}#{fragment}"
 
 
 def _reject_constant(name: str) -> Any:

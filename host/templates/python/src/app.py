@@ -5,3 +5,5 @@ import connector_sdk as sdk
 from {{name_snake}}_connector import Connector
 
 Source = sdk.export(Connector)
+# The same pages as columns, which the host takes for ingest (world columnar-connector).
+Columnar = Source.Columnar
