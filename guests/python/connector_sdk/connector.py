@@ -1,5 +1,5 @@
 """The ``Connector`` base class and ``export``, which turns a connector into the WIT
-``source`` export that componentize-py looks for.
+``source`` and ``columnar`` exports that componentize-py looks for.
 
 A connector's app module (the one ``build.sh`` hands componentize-py) ends with::
 
