@@ -335,14 +335,7 @@ fn a_paused_host_commits_nothing_after_its_lease_is_taken_over_and_rejoins() {
     });
     // Nothing h1 sealed before the pause reached the store after it woke: every
     // page h1 committed since is one of a run it started after rejoining.
-    let late = rows(
-        &c.db,
-        &format!(
-            "SELECT l.connector, l.at::text FROM commit_log l WHERE l.app = 'h1' AND l.at > '{woke}'::timestamptz \
-             AND l.at < COALESCE((SELECT min(r.started_at::timestamptz) FROM runs r WHERE r.host = 'h1' \
-               AND r.connector = l.connector AND r.started_at::timestamptz > '{woke}'::timestamptz), 'infinity')"
-        ),
-    );
+    let late = committed_since(&c.db, "h1", &woke);
     assert!(late.is_empty(), "pages of h1's paused runs were committed after the takeover: {late:?}");
     // It stopped those runs, as fenced.
     assert!(h1.log_text().contains("lease lost"), "{}", h1.log_text());
@@ -358,6 +351,19 @@ fn a_paused_host_commits_nothing_after_its_lease_is_taken_over_and_rejoins() {
     drop(h1);
     drop(h2);
     assert_every_record_once(&c.db, 4);
+}
+
+/// The pages `host` committed after `woke` that belong to no run it started since:
+/// those of runs it had in flight when it was paused.
+fn committed_since(db: &str, host: &str, woke: &str) -> Vec<Vec<Option<String>>> {
+    rows(
+        db,
+        &format!(
+            "SELECT l.connector, l.at::text FROM commit_log l WHERE l.app = '{host}' AND l.at > '{woke}'::timestamptz \
+             AND l.at < COALESCE((SELECT min(r.started_at::timestamptz) FROM runs r WHERE r.host = '{host}' \
+               AND r.connector = l.connector AND r.started_at::timestamptz > '{woke}'::timestamptz), 'infinity')"
+        ),
+    )
 }
 
 /// Whether process `d` is stopped (SIGSTOP): state `T` in `/proc/<pid>/stat`.
@@ -399,14 +405,7 @@ fn a_host_frozen_inside_a_page_s_transaction_ends_that_run_fenced() {
     let statuses = rows(&c.db, ended);
     assert!(statuses.iter().all(|r| text(&r[1]) == "fenced"), "h1's runs: {statuses:?}\n{}", h1.log_text());
     assert!(!h1.log_text().contains("run failed"), "{}", h1.log_text());
-    let late = rows(
-        &c.db,
-        &format!(
-            "SELECT l.connector, l.at::text FROM commit_log l WHERE l.app = 'h1' AND l.at > '{woke}'::timestamptz \
-             AND l.at < COALESCE((SELECT min(r.started_at::timestamptz) FROM runs r WHERE r.host = 'h1' \
-               AND r.connector = l.connector AND r.started_at::timestamptz > '{woke}'::timestamptz), 'infinity')"
-        ),
-    );
+    let late = committed_since(&c.db, "h1", &woke);
     assert!(late.is_empty(), "pages of h1's frozen runs were committed after it woke: {late:?}");
     wait_until(Duration::from_secs(40), "every connector run to its end", &[&h1, &h2], || {
         let runs = runs(&c.db);
