@@ -391,6 +391,7 @@ impl LoadedComponent {
 
 /// What a component's exports say about it: the version of the package it was built
 /// against and which of the contract's exports it has.
+#[derive(Debug)]
 struct Found {
     package: &'static str,
     exports: Exports,
@@ -485,4 +486,35 @@ fn missing_import(path: &Path, imports: &[String], e: &wasmtime::Error) -> LoadE
         format!("it is not part of the connector world of {} ({text})", v1::SUPPORTED)
     };
     LoadError::MissingImport { path: path.to_path_buf(), import, hint }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(exports: &[&str]) -> Result<Found, LoadError> {
+        check_exports(Path::new("x.wasm"), &exports.iter().map(|e| e.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn columns_are_taken_only_beside_a_source_of_their_version() {
+        let f = found(&["partner:connector/source@1.1.0", "partner:connector/columnar@1.1.0"]).unwrap();
+        assert_eq!(f.package, "partner:connector@1.1.0");
+        assert_eq!(f.exports, Exports { source: true, evidence: false, columnar: true });
+        assert_eq!(f.exports.world(), "columnar-connector");
+
+        let e = found(&["partner:connector/columnar@1.1.0"]).unwrap_err().to_string();
+        assert!(e.starts_with("x.wasm exports `partner:connector/columnar` without `partner:connector/source`"), "{e}");
+        let e = found(&["partner:connector/source@1.0.0", "partner:connector/columnar@1.1.0"]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "x.wasm exports its source from partner:connector@1.0.0 and its columnar from partner:connector@1.1.0: \
+             build both against one version of the contract"
+        );
+        let e = found(&["partner:connector/source@1.1.0", "partner:connector/columnar@1.2.0"]).unwrap_err();
+        assert!(
+            matches!(e, LoadError::WrongVersion { ref export, .. } if export == "partner:connector/columnar@1.2.0"),
+            "{e}"
+        );
+    }
 }

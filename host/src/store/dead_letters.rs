@@ -29,6 +29,26 @@ pub struct DeadLetterRow {
     pub replayed_at: Option<String>,
 }
 
+/// A `DeadLetterRow` of a row of the selects below (`id, connector, source,
+/// record_id, reason, draft, connector_digest, created_at, replayed_at, package`,
+/// in that order). A macro: SQLite's and PostgreSQL's rows are different types.
+macro_rules! dead_letter_row {
+    ($r:expr) => {
+        DeadLetterRow {
+            id: $r.get(0),
+            connector: $r.get(1),
+            source: $r.get(2),
+            record_id: $r.get(3),
+            reason: $r.get(4),
+            draft: $r.get(5),
+            connector_digest: $r.get(6),
+            created_at: $r.get(7),
+            replayed_at: $r.get(8),
+            package: $r.get(9),
+        }
+    };
+}
+
 impl Store {
     /// Dead letters, oldest first; only those not yet replayed when `pending`.
     pub async fn dead_letters(&self, pending: bool) -> Result<Vec<DeadLetterRow>, StoreError> {
@@ -41,20 +61,7 @@ impl Store {
             .fetch_all(pool)
             .await
             .map_err(q("reading dead letters"))?;
-            rows.iter()
-                .map(|r| DeadLetterRow {
-                    id: r.get(0),
-                    connector: r.get(1),
-                    source: r.get(2),
-                    record_id: r.get(3),
-                    reason: r.get(4),
-                    draft: r.get(5),
-                    connector_digest: r.get(6),
-                    created_at: r.get(7),
-                    replayed_at: r.get(8),
-                    package: r.get(9),
-                })
-                .collect()
+            rows.iter().map(|r| dead_letter_row!(r)).collect()
         });
         Ok(letters)
     }
@@ -84,21 +91,7 @@ impl Store {
                     .await
                     .map_err(q(what))?
                     .get(0);
-            let letters: Vec<DeadLetterRow> = rows
-                .iter()
-                .map(|r| DeadLetterRow {
-                    id: r.get(0),
-                    connector: r.get(1),
-                    source: r.get(2),
-                    record_id: r.get(3),
-                    reason: r.get(4),
-                    draft: r.get(5),
-                    connector_digest: r.get(6),
-                    created_at: r.get(7),
-                    replayed_at: r.get(8),
-                    package: r.get(9),
-                })
-                .collect();
+            let letters: Vec<DeadLetterRow> = rows.iter().map(|r| dead_letter_row!(r)).collect();
             (letters, u64::try_from(pending).unwrap_or(0))
         });
         Ok(found)
